@@ -1,0 +1,227 @@
+package lang
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/heraldhq/herald/lang/diag"
+)
+
+// rootSchema is the top level of a herald file.
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "herald"},
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "provider", LabelNames: []string{"type", "name"}},
+		{Type: "schema", LabelNames: []string{"name"}},
+		{Type: "source", LabelNames: []string{"name"}},
+		{Type: "consent"},
+		{Type: "segment", LabelNames: []string{"name"}},
+		{Type: "template", LabelNames: []string{"name"}},
+		{Type: "campaign", LabelNames: []string{"name"}},
+		{Type: "audience", LabelNames: []string{"name"}},
+		{Type: "trigger", LabelNames: []string{"name"}},
+	},
+}
+
+// loader carries the state of one Load.
+type loader struct {
+	fsys  fs.FS
+	dir   string
+	opts  Options
+	cfg   *Config
+	diags hcl.Diagnostics
+	ctx   *hcl.EvalContext
+	cel   *celEnvs
+	// envSeen collects the env() names read while evaluating one block.
+	envSeen []string
+	// blocks holds the raw blocks by type, in file then source order.
+	blocks map[string][]*hcl.Block
+	// lints are policy diagnostics, held until waivers are applied.
+	lints []pendingLint
+	// cur is the block whose expressions are being checked, so a lint
+	// raised inside an expression can be waived on it.
+	cur *Block
+}
+
+// Load reads every *.hcl file in dir and returns the checked Config. The
+// Config is returned even when diags has errors, as far as it could be built,
+// and its Sources are always filled so the diagnostics can be rendered.
+// Ranges in diagnostics name files relative to dir.
+func Load(dir string, opts Options) (*Config, hcl.Diagnostics) {
+	return LoadFS(os.DirFS(dir), dir, opts)
+}
+
+// LoadFS is Load over a file system: the project's files are at the root of
+// fsys, and dir is only used in messages and Config.Dir.
+func LoadFS(fsys fs.FS, dir string, opts Options) (*Config, hcl.Diagnostics) {
+	l := &loader{
+		fsys: fsys,
+		dir:  dir,
+		opts: opts,
+		cfg: &Config{
+			Dir:       dir,
+			Variables: map[string]*Variable{},
+			Providers: map[string]*Provider{},
+			Schemas:   map[string]*Schema{},
+			Sources:   map[string]*Source{},
+			Segments:  map[string]*Segment{},
+			Templates: map[string]*Template{},
+			Campaigns: map[string]*Campaign{},
+			Audiences: map[string]*Audience{},
+			Triggers:  map[string]*Trigger{},
+			sources:   map[string][]byte{},
+		},
+		blocks: map[string][]*hcl.Block{},
+	}
+	l.load()
+	return l.cfg, l.diags
+}
+
+func (l *loader) load() {
+	entries, err := fs.ReadDir(l.fsys, ".")
+	if err != nil {
+		l.diags = append(l.diags, diag.Error(diag.FileNotFound, nil, "Cannot read the project directory",
+			fmt.Sprintf("%v. Run herald in a directory of *.hcl files, or pass -chdir DIR.", err)))
+		return
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		l.diags = append(l.diags, diag.Error(diag.FileNotFound, nil, "No configuration files",
+			fmt.Sprintf("The directory %s has no *.hcl files. Run \"herald init\" to start a project, or pass -chdir DIR.", l.dir)))
+		return
+	}
+	for _, name := range names {
+		src, err := fs.ReadFile(l.fsys, name)
+		if err != nil {
+			l.diags = append(l.diags, diag.Error(diag.FileNotFound, nil, "Cannot read "+name, err.Error()))
+			continue
+		}
+		l.cfg.sources[name] = src
+		l.cfg.Files = append(l.cfg.Files, name)
+		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+		l.diags = append(l.diags, diag.Tag(diags, diag.Syntax)...)
+		if diags.HasErrors() {
+			continue
+		}
+		content, diags := f.Body.Content(rootSchema)
+		l.diags = append(l.diags, diag.Tag(diags, diag.Structure)...)
+		for _, b := range content.Blocks {
+			l.blocks[b.Type] = append(l.blocks[b.Type], b)
+		}
+	}
+	if l.diags.HasErrors() {
+		// A file that does not parse leaves the rest half-known: references
+		// into it would all be reported as unknown, burying the real error.
+		return
+	}
+
+	l.checkDuplicates()
+	l.decodeVariables()
+	l.ctx = &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": l.varObject()},
+		Functions: map[string]function.Function{
+			"env":  l.envFunc(),
+			"file": l.fileFunc(),
+		},
+	}
+	l.decodeHerald()
+	l.decodeProviders()
+	l.decodeSchemas()
+	p, err := newSchemaProvider(l.cfg.Schemas)
+	if err != nil {
+		l.diags = append(l.diags, diag.Error(diag.CELType, nil, "Cannot build the CEL type provider", err.Error()))
+		return
+	}
+	l.cel = &celEnvs{provider: p, cache: map[string]*cel.Env{}}
+	l.decodeSources()
+	l.chooseCustomerSchema()
+	l.decodeConsent()
+	l.decodeSegments()
+	l.decodeTemplates()
+	l.decodeCampaigns()
+	l.decodeAudiences()
+	l.decodeTriggers()
+	l.checkTemplates()
+	l.policyLints()
+	l.governance()
+	l.applyWaivers()
+}
+
+// blockKinds are the block types whose names share one namespace each.
+var blockKinds = []string{"variable", "schema", "source", "segment", "template", "campaign", "audience", "trigger"}
+
+// checkDuplicates reports two blocks of one kind with one name, and drops
+// the second so that everything after sees one definition.
+func (l *loader) checkDuplicates() {
+	check := func(kind string, key func(*hcl.Block) string) {
+		seen := map[string]*hcl.Block{}
+		var kept []*hcl.Block
+		for _, b := range l.blocks[kind] {
+			k := key(b)
+			if first, ok := seen[k]; ok {
+				rng := b.DefRange
+				l.diags = append(l.diags, diag.Error(diag.Duplicate, &rng,
+					fmt.Sprintf("Duplicate %s %q", kind, k),
+					fmt.Sprintf("%s %q is already declared at %s. Names must be unique within a kind; rename or remove one.", kind, k, first.DefRange)))
+				continue
+			}
+			seen[k] = b
+			kept = append(kept, b)
+		}
+		l.blocks[kind] = kept
+	}
+	for _, kind := range blockKinds {
+		check(kind, func(b *hcl.Block) string { return b.Labels[0] })
+	}
+	check("provider", func(b *hcl.Block) string { return b.Labels[0] + "." + b.Labels[1] })
+	for _, single := range []string{"herald", "consent"} {
+		if bs := l.blocks[single]; len(bs) > 1 {
+			for _, b := range bs[1:] {
+				rng := b.DefRange
+				l.diags = append(l.diags, diag.Error(diag.Duplicate, &rng,
+					fmt.Sprintf("Duplicate %s block", single),
+					fmt.Sprintf("A project has one %s block; the first is at %s. Merge them.", single, bs[0].DefRange)))
+			}
+			l.blocks[single] = bs[:1]
+		}
+	}
+}
+
+// names returns the declared names of a block kind.
+func (l *loader) names(kind string) []string {
+	var out []string
+	for _, b := range l.blocks[kind] {
+		if kind == "provider" {
+			out = append(out, b.Labels[0]+"."+b.Labels[1])
+		} else {
+			out = append(out, b.Labels[0])
+		}
+	}
+	return out
+}
+
+// Sorted returns the keys of m in order, for a stable walk over the Config.
+func Sorted[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
