@@ -379,6 +379,10 @@ func (l *loader) celIssues(rule diag.Rule, src string, m rangeMapper, iss *cel.I
 	for _, e := range iss.Errors() {
 		off := lineColToByte(src, e.Location.Line(), e.Location.Column())
 		end := tokenEnd(src, off)
+		if off < len(src) && src[off] == '.' && end > off+1 {
+			// CEL places a field error at the selecting dot; point at the name.
+			off++
+		}
 		rng := m.Range(off, end)
 		summary, detail := celMessage(e.Message, rule, scope, l.cel.provider, what, operandBefore(src, off))
 		l.diags = append(l.diags, diag.Error(rule, &rng, summary, detail))

@@ -1,0 +1,51 @@
+# Herald's build. Every target needs only Go; "make" alone builds bin/herald.
+
+GO       ?= go
+SHELL    := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Release builds pass VERSION=v1.2.3; otherwise herald reports the module
+# version recorded by the Go toolchain, or "dev".
+VERSION  ?=
+LDFLAGS  := $(if $(VERSION),-X github.com/heraldhq/herald/cmd/herald/internal/cli.Version=$(VERSION))
+
+# Fuzz targets as package:FuzzFunc. A target whose package does not (yet)
+# define the function is skipped.
+FUZZ_TARGETS ?= ./lang/template:FuzzParse ./lang:FuzzLoad ./lang:FuzzFormat ./lang/srcmap:FuzzForLiteral
+FUZZTIME     ?= 2m
+FUZZTIME_SHORT ?= 10s
+
+.PHONY: build test fuzz demo bench fmt lint
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/herald ./cmd/herald
+
+test:
+	$(GO) vet ./...
+	$(GO) test ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  if ! grep -qs "^func $$fn(" $$pkg/*_test.go; then \
+	    echo "fuzz: skipping $$fn: not in $$pkg"; continue; \
+	  fi; \
+	  echo "fuzz: $$pkg $$fn for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+demo: build
+	./bin/herald -chdir examples/quickstart validate
+
+bench:
+	@mkdir -p bench
+	$(GO) test -run='^$$' -bench=. -benchmem ./bench/... ./lang/... | tee bench/last.txt
+
+fmt:
+	gofmt -w .
+	@$(MAKE) --no-print-directory build && for d in examples/quickstart examples/waiver; do ./bin/herald fmt $$d; done
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
