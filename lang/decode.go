@@ -300,7 +300,10 @@ func (l *loader) ref(expr hcl.Expression, kind string) (string, bool) {
 	root := t.RootName()
 	if root != kind {
 		summary := fmt.Sprintf("A %s reference is required", kind)
-		detail := fmt.Sprintf("This attribute takes a reference such as %s; %s is not one.", example, root)
+		detail := fmt.Sprintf("This attribute takes a reference such as %s; %s is not one.", example, t.RootName())
+		if refKind(root) != "" {
+			detail = fmt.Sprintf("This attribute takes a reference such as %s, and this refers to a %s.", example, root)
+		}
 		if refKind(root) == "" && root != "var" {
 			detail += diag.DidYouMean(root, []string{kind})
 		}
@@ -321,12 +324,10 @@ func (l *loader) ref(expr hcl.Expression, kind string) (string, bool) {
 	if kind == "provider" {
 		name += "." + traverseName(t[2])
 	}
-	declared := l.names(kind)
-	for _, d := range declared {
-		if d == name {
-			return name, true
-		}
+	if l.declared[kind][name] {
+		return name, true
 	}
+	declared := l.names(kind)
 	l.diags = append(l.diags, diag.Error(diag.UnknownReference, &rng,
 		fmt.Sprintf("Unknown %s %q", kind, name),
 		strings.TrimSpace(fmt.Sprintf("No %s named %q is declared.%s", kind, name, diag.DidYouMean(name, declared)))))

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"cel.dev/cel-go/cel"
 	"github.com/hashicorp/hcl/v2"
@@ -46,6 +48,8 @@ type loader struct {
 	envSeen []string
 	// blocks holds the raw blocks by type, in file then source order.
 	blocks map[string][]*hcl.Block
+	// declared is the set of names of each kind, for reference lookups.
+	declared map[string]map[string]bool
 	// lints are policy diagnostics, held until waivers are applied.
 	lints []pendingLint
 	// cur is the block whose expressions are being checked, so a lint
@@ -106,20 +110,42 @@ func (l *loader) load() {
 			fmt.Sprintf("The directory %s has no *.hcl files. Run \"herald init\" to start a project, or pass -chdir DIR.", l.dir)))
 		return
 	}
-	for _, name := range names {
-		src, err := fs.ReadFile(l.fsys, name)
-		if err != nil {
-			l.diags = append(l.diags, diag.Error(diag.FileNotFound, nil, "Cannot read "+name, err.Error()))
+	// Files parse independently, so they parse in parallel; their blocks
+	// are then taken in file order, so the result does not depend on it.
+	type parsed struct {
+		src   []byte
+		file  *hcl.File
+		diags hcl.Diagnostics
+		err   error
+	}
+	results := make([]parsed, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r := &results[i]
+			if r.src, r.err = fs.ReadFile(l.fsys, name); r.err == nil {
+				r.file, r.diags = hclsyntax.ParseConfig(r.src, name, hcl.InitialPos)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, name := range names {
+		r := results[i]
+		if r.err != nil {
+			l.diags = append(l.diags, diag.Error(diag.FileNotFound, nil, "Cannot read "+name, r.err.Error()))
 			continue
 		}
-		l.cfg.sources[name] = src
+		l.cfg.sources[name] = r.src
 		l.cfg.Files = append(l.cfg.Files, name)
-		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
-		l.diags = append(l.diags, diag.Tag(diags, diag.Syntax)...)
-		if diags.HasErrors() {
+		l.diags = append(l.diags, diag.Tag(r.diags, diag.Syntax)...)
+		if r.diags.HasErrors() {
 			continue
 		}
-		content, diags := f.Body.Content(rootSchema)
+		content, diags := r.file.Body.Content(rootSchema)
 		l.diags = append(l.diags, diag.Tag(diags, diag.Structure)...)
 		for _, b := range content.Blocks {
 			l.blocks[b.Type] = append(l.blocks[b.Type], b)
@@ -132,6 +158,14 @@ func (l *loader) load() {
 	}
 
 	l.checkDuplicates()
+	l.declared = map[string]map[string]bool{}
+	for _, kind := range append(blockKinds, "provider") {
+		set := map[string]bool{}
+		for _, n := range l.names(kind) {
+			set[n] = true
+		}
+		l.declared[kind] = set
+	}
 	l.decodeVariables()
 	l.ctx = &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": l.varObject()},
