@@ -102,6 +102,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.fmtCmd(),
 		a.initCmd(),
 		a.versionCmd(),
+		a.stateCmd(), a.forceUnlockCmd(),
 	)
 	return root
 }
