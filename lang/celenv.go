@@ -199,6 +199,13 @@ func (s Scope) names() []string {
 	return n
 }
 
+// CELLibraries are the CEL extensions every herald expression may use.
+// Whoever evaluates a checked expression builds its environment with these,
+// so that it accepts exactly what validate accepted.
+func CELLibraries() []cel.EnvOption {
+	return []cel.EnvOption{ext.Strings(), ext.Math(), cel.OptionalTypes()}
+}
+
 // celEnvs builds one CEL environment per scope and reuses it: building an
 // environment costs far more than compiling one expression in it.
 type celEnvs struct {
@@ -210,12 +217,7 @@ func (c *celEnvs) env(s Scope) (*cel.Env, error) {
 	if e, ok := c.cache[s.key()]; ok {
 		return e, nil
 	}
-	opts := []cel.EnvOption{
-		cel.CustomTypeProvider(c.provider),
-		ext.Strings(),
-		ext.Math(),
-		cel.OptionalTypes(),
-	}
+	opts := append([]cel.EnvOption{cel.CustomTypeProvider(c.provider)}, CELLibraries()...)
 	if s.Customer != nil {
 		opts = append(opts, cel.Variable("customer", cel.ObjectType(SchemaTypePrefix+s.Customer.Name)))
 	}
