@@ -99,6 +99,8 @@ func (a *app) rootCmd() *cobra.Command {
 
 	root.AddCommand(
 		a.validateCmd(),
+		a.planCmd(),
+		a.showCmd(),
 		a.fmtCmd(),
 		a.initCmd(),
 		a.versionCmd(),
@@ -158,12 +160,7 @@ func (a *app) color(w io.Writer) bool {
 	if os.Getenv("TERM") == "dumb" {
 		return false
 	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return isTerminal(w)
 }
 
 // writeDiags renders diags for people on w, in colour if w takes it.

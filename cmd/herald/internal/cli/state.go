@@ -265,7 +265,7 @@ Do you really want to force-unlock the state? `, holder.Who, holder.Operation, h
 
 // isTerminal reports whether r is a terminal. A character device is not
 // enough: /dev/null is one.
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }

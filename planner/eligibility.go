@@ -1,0 +1,241 @@
+package planner
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"time"
+
+	"github.com/heraldhq/herald/lang"
+	"github.com/heraldhq/herald/providers"
+	"github.com/heraldhq/herald/state"
+)
+
+// ConsentFields are the columns of a consent table.
+var ConsentFields = []string{"customer_id", "channel", "status", "method", "recorded_at", "policy_version"}
+
+// Consent statuses. The latest record per customer and channel wins.
+const (
+	StatusGranted   = "granted"   // agreed (single opt-in), or first step of a double opt-in
+	StatusConfirmed = "confirmed" // double opt-in confirmed
+	StatusWithdrawn = "withdrawn" // consent withdrawn
+	StatusRevoked   = "revoked"   // consent revoked (e.g. by the data controller)
+	StatusObjected  = "objected"  // objection to processing on legitimate interest (CCPA opt-out, GDPR Art. 21)
+)
+
+// consentIndex answers "may we message this customer on this channel?".
+type consentIndex struct {
+	channels map[string]int // channel → bit
+	// latest holds, per customer, the status bits of their latest record
+	// per channel.
+	latest map[string]*consentEntry
+}
+
+type consentEntry struct {
+	status [8]byte // per channel bit: status code
+	at     [8]int64
+}
+
+const (
+	cNone byte = iota
+	cGranted
+	cConfirmed
+	cWithdrawn
+	cObjected
+)
+
+func statusCode(s string) byte {
+	switch s {
+	case StatusGranted:
+		return cGranted
+	case StatusConfirmed:
+		return cConfirmed
+	case StatusWithdrawn, StatusRevoked:
+		return cWithdrawn
+	case StatusObjected:
+		return cObjected
+	}
+	return cNone
+}
+
+// loadConsent reads the consent source: the latest record per customer and
+// channel wins.
+func loadConsent(ctx context.Context, dir string, cfg *lang.Config) (*consentIndex, error) {
+	idx := &consentIndex{channels: map[string]int{}, latest: map[string]*consentEntry{}}
+	if cfg.Consent == nil {
+		return idx, nil
+	}
+	for i, n := range lang.Sorted(cfg.Consent.Channels) {
+		if i >= 8 {
+			break
+		}
+		idx.channels[n] = i
+	}
+	src := cfg.Consent.From
+	if src == nil || src.From == nil {
+		return idx, nil
+	}
+	layout := providers.NewLayoutOf(ConsentFields, map[string]*lang.FieldType{"recorded_at": {Kind: "timestamp"}})
+	s, err := providers.OpenSource(ctx, providers.SourceRequest{Dir: dir, Provider: src.From, Source: src, Layout: layout})
+	if err != nil {
+		return nil, fmt.Errorf("reading consent source %s: %w", src.Name, err)
+	}
+	defer s.Close()
+	ci, ch, st, at := layout.Index("customer_id"), layout.Index("channel"), layout.Index("status"), layout.Index("recorded_at")
+	_, err = s.Scan(ctx, 4096, func(batch []providers.Record) error {
+		for i := range batch {
+			r := &batch[i]
+			id, _ := r.Values[ci].(string)
+			channel, _ := r.Values[ch].(string)
+			bit, ok := idx.channels[channel]
+			if id == "" || !ok {
+				continue
+			}
+			status, _ := r.Values[st].(string)
+			var when int64
+			if t, ok := r.Values[at].(time.Time); ok {
+				when = t.UnixNano()
+			}
+			e := idx.latest[id]
+			if e == nil {
+				e = &consentEntry{}
+				idx.latest[id] = e
+			}
+			if e.status[bit] == cNone || when >= e.at[bit] {
+				e.status[bit], e.at[bit] = statusCode(status), when
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading consent source %s: %w", src.Name, err)
+	}
+	return idx, nil
+}
+
+// allowed reports whether the customer may be messaged on the channel:
+// with basis consent, their latest record grants it (confirmed, for double
+// opt-in); with legitimate interest, they have not objected.
+func (c *consentIndex) allowed(id string, ch *lang.ConsentChannel) bool {
+	if ch == nil {
+		return false
+	}
+	bit, ok := c.channels[ch.Name]
+	if !ok {
+		return false
+	}
+	var s byte
+	if e := c.latest[id]; e != nil {
+		s = e.status[bit]
+	}
+	if ch.Basis == "legitimate_interest" {
+		return s != cObjected && s != cWithdrawn
+	}
+	if ch.OptIn == "double" {
+		return s == cConfirmed
+	}
+	return s == cGranted || s == cConfirmed
+}
+
+// suppressionIndex is the global suppression list.
+type suppressionIndex map[string][]string // customer → channels ("" = all)
+
+func loadSuppressions(ctx context.Context, st state.Backend) (suppressionIndex, error) {
+	list, err := st.Suppressions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the suppression list: %w", err)
+	}
+	idx := suppressionIndex{}
+	for _, s := range list {
+		idx[s.CustomerID] = append(idx[s.CustomerID], s.Channel)
+	}
+	return idx, nil
+}
+
+func (s suppressionIndex) suppressed(id, channel string) bool {
+	for _, c := range s[id] {
+		if c == "" || c == channel {
+			return true
+		}
+	}
+	return false
+}
+
+// unit returns a uniform number in [0, 1) from a hash of salt and id: the
+// same customer always lands in the same place for the same campaign, so
+// holdout and variants are stable when the audience grows or shrinks.
+func unit(salt, id string) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(salt))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	x := h.Sum64()
+	// fnv's low bits mix poorly for short inputs: finish with a splitmix
+	// round before taking the top 53 bits.
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x>>11) / float64(1<<53)
+}
+
+// InHoldout reports whether a customer is held out of a campaign.
+func InHoldout(campaign, id string, holdout float64) bool {
+	return holdout > 0 && unit("holdout:"+campaign, id) < holdout
+}
+
+// PickVariant assigns a customer to a variant by weight.
+func PickVariant(campaign, id string, variants []*lang.Variant) string {
+	var total float64
+	for _, v := range variants {
+		total += v.Weight
+	}
+	x := unit("variant:"+campaign, id) * total
+	for _, v := range variants {
+		if x < v.Weight {
+			return v.Name
+		}
+		x -= v.Weight
+	}
+	return variants[len(variants)-1].Name
+}
+
+// SendTime is when a message to a recipient in loc is due: the schedule's
+// time (read in loc for recipient-local schedules), or now, moved to the end
+// of quiet hours when it falls inside them. deferred reports the move.
+func SendTime(now time.Time, s *lang.Schedule, q *lang.QuietHours, loc *time.Location) (at time.Time, deferred bool) {
+	at = now
+	if s != nil {
+		if s.Recipient {
+			w := s.At
+			at = time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, loc)
+		} else {
+			at = s.At
+		}
+		if at.Before(now) {
+			at = now
+		}
+	}
+	if q == nil {
+		return at, false
+	}
+	local := at.In(loc)
+	midnight := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
+	tod := local.Sub(midnight)
+	if !q.Contains(tod) {
+		return at, false
+	}
+	// Quiet: move to the end of the window, today or tomorrow. Going
+	// through the date keeps the wall-clock right across a DST change.
+	endDay := midnight
+	if q.Start > q.End && tod >= q.Start {
+		endDay = time.Date(local.Year(), local.Month(), local.Day()+1, 0, 0, 0, 0, loc)
+	}
+	h, m := int(q.End/time.Hour), int(q.End%time.Hour/time.Minute)
+	end := time.Date(endDay.Year(), endDay.Month(), endDay.Day(), h, m, 0, 0, loc)
+	return end, true
+}
+
+var _ = math.MaxInt

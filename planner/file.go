@@ -1,0 +1,132 @@
+package planner
+
+import (
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/heraldhq/herald/lang"
+)
+
+// fileFormat names the plan file format inside the file, so a plan file
+// describes itself.
+const fileFormat = "herald-plan"
+
+// planFile is what a plan file holds: the plan, and what the text and JSON
+// renderings leave out — the pinned recipients and membership changes.
+type planFile struct {
+	Format     string                 `json:"format"`
+	Version    int                    `json:"format_version"`
+	Plan       *Plan                  `json:"plan"`
+	Recipients map[string][]Recipient `json:"recipients,omitempty"`
+	AddIDs     map[string][]string    `json:"audience_add,omitempty"`
+	RemoveIDs  map[string][]string    `json:"audience_remove,omitempty"`
+}
+
+// WriteFile saves the plan, gzip-compressed JSON.
+func (p *Plan) WriteFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := p.Write(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// Write writes the plan file format to w.
+func (p *Plan) Write(w io.Writer) error {
+	pf := planFile{Format: fileFormat, Version: FormatVersion, Plan: p,
+		Recipients: map[string][]Recipient{}, AddIDs: map[string][]string{}, RemoveIDs: map[string][]string{}}
+	for _, c := range p.Changes {
+		if c.Campaign != nil {
+			pf.Recipients[c.Address] = c.Campaign.Recipients
+		}
+		if c.Audience != nil {
+			pf.AddIDs[c.Address] = c.Audience.AddIDs
+			pf.RemoveIDs[c.Address] = c.Audience.RemoveIDs
+		}
+	}
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	zw.Comment = fmt.Sprintf("%s v%d", fileFormat, FormatVersion)
+	bw := bufio.NewWriterSize(zw, 1<<16)
+	if err := json.NewEncoder(bw).Encode(pf); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// ErrNotPlan is returned for a file that is not a herald plan.
+var ErrNotPlan = errors.New("not a herald plan file")
+
+// ReadFile reads a saved plan.
+func ReadFile(path string) (*Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Read(f)
+}
+
+// Read reads the plan file format.
+func Read(r io.Reader) (*Plan, error) {
+	zr, err := gzip.NewReader(bufio.NewReader(r))
+	if err != nil {
+		return nil, fmt.Errorf("%w (it is not gzip-compressed; make one with herald plan -out FILE)", ErrNotPlan)
+	}
+	var pf planFile
+	if err := json.NewDecoder(zr).Decode(&pf); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotPlan, err)
+	}
+	if pf.Format != fileFormat || pf.Plan == nil {
+		return nil, ErrNotPlan
+	}
+	if pf.Version > FormatVersion {
+		return nil, fmt.Errorf("the plan was made by a newer herald (plan format %d; this herald reads up to %d): upgrade herald or plan again", pf.Version, FormatVersion)
+	}
+	p := pf.Plan
+	for _, c := range p.Changes {
+		if c.Campaign != nil {
+			c.Campaign.Recipients = pf.Recipients[c.Address]
+		}
+		if c.Audience != nil {
+			c.Audience.AddIDs = pf.AddIDs[c.Address]
+			c.Audience.RemoveIDs = pf.RemoveIDs[c.Address]
+		}
+	}
+	return p, nil
+}
+
+// ConfigDigest is the SHA-256 of every configuration file and template
+// the configuration read, by name and content.
+func ConfigDigest(cfg *lang.Config) (string, error) {
+	files := cfg.FileText()
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,378 @@
+package planner
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/heraldhq/herald/lang"
+	"github.com/heraldhq/herald/lang/diag"
+	"github.com/heraldhq/herald/state"
+)
+
+// Options are the knobs of one plan.
+type Options struct {
+	// Now is the fixed time of the plan; every expression sees it.
+	Now time.Time
+	// Parallelism is the number of evaluation workers; 0 means all cores.
+	Parallelism int
+	// Targets and Excludes restrict the plan to, or keep out of it, the
+	// given addresses ("campaign.x", "segment.y", or a kind such as
+	// "campaign").
+	Targets, Excludes []string
+	// Progress, when set, is called with the number of customers read.
+	Progress func(rows int64)
+}
+
+// Started reports whether a campaign in this status has begun sending and
+// so can no longer change.
+func Started(status string) bool {
+	return status == "sending" || status == "sent" || status == "scheduled"
+}
+
+// Make compares cfg with the state and evaluates every campaign and
+// audience that would change. It never writes to the state.
+func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options) (*Plan, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	now := opts.Now.UTC().Truncate(time.Second)
+	fail := func(summary string, err error) (*Plan, hcl.Diagnostics) {
+		return nil, append(diags, diag.Error(diag.StateError, nil, summary, err.Error()))
+	}
+	meta, err := st.Meta(ctx)
+	if err != nil {
+		return fail("Cannot read the state", err)
+	}
+	current, err := st.Objects(ctx)
+	if err != nil {
+		return fail("Cannot read the state", err)
+	}
+	digest, err := ConfigDigest(cfg)
+	if err != nil {
+		return fail("Cannot read the configuration files", err)
+	}
+	p := &Plan{
+		Version: FormatVersion, Created: time.Now().UTC(), Now: now,
+		ConfigDigest: digest, Lineage: meta.Lineage, Serial: meta.Serial,
+		Targets: opts.Targets, Excludes: opts.Excludes,
+	}
+
+	byAddr := map[string]state.Object{}
+	for _, o := range current {
+		byAddr[o.Address] = o
+	}
+	want := desired(cfg)
+	seen := map[string]bool{}
+	for _, o := range want {
+		seen[o.Address] = true
+		if !selected(o.Address, opts) {
+			continue
+		}
+		c := &Change{Address: o.Address, Kind: o.Kind, After: o.Attrs}
+		if old, ok := byAddr[o.Address]; ok {
+			c.Attrs = attrDiff(old.Attrs, o.Attrs)
+			if len(c.Attrs) > 0 {
+				c.Action = Update
+				if o.Kind == "campaign" && Started(old.Status) {
+					rng := campaignRange(cfg, o.Address)
+					diags = append(diags, diag.Error(diag.CampaignStarted, rng,
+						fmt.Sprintf("%s has started sending and cannot be changed", o.Address),
+						fmt.Sprintf("Its state is %q: some recipients may already have it, so changing it now would send them a different campaign from the one reviewed. Undo the change, and create a new campaign block for the new message.", old.Status)))
+				}
+			} else {
+				c.Action = NoOp
+			}
+		} else {
+			c.Action = Create
+			for _, k := range sortedKeys(o.Attrs) {
+				c.Attrs = append(c.Attrs, AttrChange{Name: k, After: o.Attrs[k]})
+			}
+		}
+		p.Changes = append(p.Changes, c)
+	}
+	for _, o := range current {
+		if seen[o.Address] || !selected(o.Address, opts) {
+			continue
+		}
+		c := &Change{Address: o.Address, Kind: o.Kind, Action: Delete}
+		for _, k := range sortedKeys(o.Attrs) {
+			c.Attrs = append(c.Attrs, AttrChange{Name: k, Before: o.Attrs[k]})
+		}
+		p.Changes = append(p.Changes, c)
+	}
+	if diags.HasErrors() {
+		return p, diags
+	}
+
+	if err := evaluateAll(ctx, cfg, st, p, opts, now); err != nil {
+		diags = append(diags, err...)
+	}
+	p.summarize()
+	return p, diags
+}
+
+// selected applies -target and -exclude to an address.
+func selected(addr string, opts Options) bool {
+	match := func(pattern string) bool {
+		return addr == pattern || strings.HasPrefix(addr, pattern+".")
+	}
+	for _, x := range opts.Excludes {
+		if match(x) {
+			return false
+		}
+	}
+	if len(opts.Targets) == 0 {
+		return true
+	}
+	for _, t := range opts.Targets {
+		if match(t) {
+			return true
+		}
+	}
+	return false
+}
+
+func campaignRange(cfg *lang.Config, addr string) *hcl.Range {
+	if c, ok := cfg.Campaigns[strings.TrimPrefix(addr, "campaign.")]; ok {
+		r := c.DeclRange
+		return &r
+	}
+	return nil
+}
+
+func attrDiff(before, after map[string]string) []AttrChange {
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	var out []AttrChange
+	for _, k := range sortedKeys(keys) {
+		if before[k] != after[k] {
+			out = append(out, AttrChange{Name: k, Before: before[k], After: after[k]})
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// evaluateAll runs the funnels of the campaigns being created or changed
+// and of every ad audience, one scan per customer source.
+func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Plan, opts Options, now time.Time) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	fail := func(summary string, err error) hcl.Diagnostics {
+		return append(diags, diag.Error(diag.SourceError, nil, summary, err.Error()))
+	}
+	bySource := map[*lang.Source][]*consumer{}
+	changes := map[string]*Change{}
+	var order []*lang.Source
+	addConsumer := func(src *lang.Source, c *consumer) {
+		if _, ok := bySource[src]; !ok {
+			order = append(order, src)
+		}
+		bySource[src] = append(bySource[src], c)
+	}
+	for _, ch := range p.Changes {
+		switch {
+		case ch.Kind == "campaign" && (ch.Action == Create || ch.Action == Update):
+			cp := cfg.Campaigns[strings.TrimPrefix(ch.Address, "campaign.")]
+			if cp == nil || cp.Audience == nil || cp.Audience.From == nil || cp.Audience.From.Schema == nil {
+				continue
+			}
+			c := &consumer{name: cp.Name, campaign: cp, segment: cp.Audience, exclude: cp.Exclude, chName: cp.Channel,
+				needConsent: cp.Purpose == "marketing"}
+			if cfg.Consent != nil {
+				c.channel = cfg.Consent.Channels[cp.Channel]
+			}
+			if c.channel != nil {
+				c.quiet = c.channel.QuietHours
+			}
+			if fc := cp.FrequencyCap; fc != nil {
+				counts, err := st.SendCounts(ctx, cp.Channel, now.Add(-fc.Per))
+				if err != nil {
+					return fail("Cannot read the send ledger", err)
+				}
+				c.capLimit, c.counts = fc.Limit, counts
+			}
+			changes[cp.Name] = ch
+			addConsumer(cp.Audience.From, c)
+		case ch.Kind == "audience" && ch.Action != Delete:
+			au := cfg.Audiences[strings.TrimPrefix(ch.Address, "audience.")]
+			if au == nil || au.Segment == nil || au.Segment.From == nil || au.Segment.From.Schema == nil {
+				continue
+			}
+			c := &consumer{name: au.Name, audience: au, segment: au.Segment, chName: "ads", needConsent: true}
+			if cfg.Consent != nil {
+				c.channel = cfg.Consent.Channels["ads"]
+			}
+			changes["audience."+au.Name] = ch
+			addConsumer(au.Segment.From, c)
+		}
+	}
+	if len(order) == 0 {
+		return diags
+	}
+	// Sources are read now, so their credentials are needed now; validate
+	// never needed them.
+	needed := append([]*lang.Source(nil), order...)
+	if cfg.Consent != nil && cfg.Consent.From != nil {
+		needed = append(needed, cfg.Consent.From)
+	}
+	for _, src := range needed {
+		if src.From == nil {
+			continue
+		}
+		for _, an := range lang.Sorted(src.From.Attributes) {
+			if v := src.From.Attributes[an]; !v.IsWhollyKnown() {
+				rng := src.From.AttrRanges[an]
+				diags = append(diags, diag.Error(diag.EnvUnset, &rng,
+					fmt.Sprintf("provider.%s.%s has no value", src.From.Address(), an),
+					fmt.Sprintf("Planning reads source.%s, which needs %s; it comes from the environment variable(s) %s, which are not set. Export them before running plan.", src.Name, an, strings.Join(src.From.EnvVars, ", "))))
+			}
+		}
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	consent, err := loadConsent(ctx, cfg.Dir, cfg)
+	if err != nil {
+		return fail("Cannot read consent records", err)
+	}
+	supp, err := loadSuppressions(ctx, st)
+	if err != nil {
+		return fail("Cannot read the suppression list", err)
+	}
+	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, consent: consent, supp: supp, progress: opts.Progress}
+	for _, src := range order {
+		cons := bySource[src]
+		if err := e.run(ctx, src, cons); err != nil {
+			return fail("Cannot evaluate audiences", err)
+		}
+		p.Warnings = append(p.Warnings, e.skipped...)
+		e.skipped = nil
+		for _, c := range cons {
+			if c.campaign != nil {
+				changes[c.name].Campaign = campaignPlan(c, now)
+				continue
+			}
+			ap, err := audiencePlan(ctx, st, c)
+			if err != nil {
+				return fail("Cannot read audience membership from the state", err)
+			}
+			ch := changes["audience."+c.name]
+			ch.Audience = ap
+			if ch.Action == NoOp && ap.Add+ap.Remove > 0 {
+				ch.Action = Sync
+			}
+		}
+	}
+	return diags
+}
+
+func funnel(c *consumer, channelLabel string) []Step {
+	steps := []Step{{Name: "in_segment", Label: "in segment." + c.segment.Name, Remain: c.inSeg}}
+	remain := c.inSeg
+	add := func(i int, name, label string) {
+		remain -= c.steps[i]
+		steps = append(steps, Step{Name: name, Label: label, Removed: c.steps[i], Remain: remain})
+	}
+	if len(c.exclude) > 0 {
+		var names []string
+		for _, x := range c.exclude {
+			names = append(names, "segment."+x.Name)
+		}
+		add(fExcluded, "excluded", "excluded ("+strings.Join(names, ", ")+")")
+	}
+	if c.needConsent {
+		add(fConsent, "no_consent", "no "+channelLabel+" consent")
+	}
+	if c.capLimit > 0 {
+		fc := c.campaign.FrequencyCap
+		add(fCap, "frequency_cap", fmt.Sprintf("frequency cap (%d per %s)", fc.Limit, fmtDuration(fc.Per)))
+	}
+	add(fSuppressed, "suppressed", "suppressed")
+	if c.campaign != nil && c.campaign.Holdout > 0 {
+		add(fHoldout, "holdout", fmt.Sprintf("holdout %g%%", c.campaign.Holdout*100))
+	}
+	return steps
+}
+
+func campaignPlan(c *consumer, now time.Time) *CampaignPlan {
+	cp := c.campaign
+	out := &CampaignPlan{Channel: cp.Channel, Funnel: funnel(c, cp.Channel), Recipients: c.rec, Deferred: c.defer_,
+		Evaluation: "in memory"}
+	if cp.Via != nil {
+		out.Provider = cp.Via.Address()
+	}
+	for _, v := range cp.Variants {
+		out.Variants = append(out.Variants, VariantCount{Name: v.Name, Count: c.byVar[v.Name]})
+	}
+	var first int64
+	for _, r := range c.rec {
+		if r.SendAt > 0 && (first == 0 || r.SendAt < first) {
+			first = r.SendAt
+		}
+	}
+	if first > 0 && cp.Schedule != nil {
+		t := time.Unix(first, 0).UTC()
+		out.Scheduled = &t
+	}
+	return out
+}
+
+func audiencePlan(ctx context.Context, st state.Backend, c *consumer) (*AudiencePlan, error) {
+	ap := &AudiencePlan{Funnel: funnel(c, "ads"), Members: int64(len(c.members))}
+	if c.audience.To != nil {
+		ap.Provider = c.audience.To.Address()
+	}
+	want := make(map[string]struct{}, len(c.members))
+	for _, id := range c.members {
+		want[id] = struct{}{}
+	}
+	have := map[string]struct{}{}
+	err := st.AudienceMembers(ctx, c.audience.Name, func(id string) error {
+		have[id] = struct{}{}
+		if _, ok := want[id]; !ok {
+			ap.RemoveIDs = append(ap.RemoveIDs, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range c.members {
+		if _, ok := have[id]; !ok {
+			ap.AddIDs = append(ap.AddIDs, id)
+		}
+	}
+	sort.Strings(ap.RemoveIDs)
+	ap.Add, ap.Remove = int64(len(ap.AddIDs)), int64(len(ap.RemoveIDs))
+	return ap, nil
+}
+
+// fmtDuration renders a duration the way it is usually written in HCL.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	if s == "" {
+		return "0s"
+	}
+	return s
+}

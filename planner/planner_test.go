@@ -1,0 +1,283 @@
+package planner_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/lang"
+	"github.com/heraldhq/herald/planner"
+	_ "github.com/heraldhq/herald/providers/all"
+	"github.com/heraldhq/herald/state"
+)
+
+// project is a small project whose customers each hit one step of the
+// funnel, so every count below is known by construction.
+var project = map[string]string{
+	"main.hcl": `
+herald {
+  public_url = "https://herald.example.com"
+  sender {
+    name           = "Acme"
+    email          = "news@acme.example"
+    postal_address = "1 Main St"
+  }
+}
+provider "files" "cdp" { dir = "data" }
+provider "outbox" "mail" { dir = ".herald/outbox" }
+provider "google_ads" "main" { customer_id = "123" }
+schema "customer" {
+  field "id" { type = string }
+  field "email" { pii = "email" }
+  field "ltv" { type = double }
+  field "vip" { type = bool }
+  field "timezone" { type = string }
+}
+source "customers" {
+  from   = provider.files.cdp
+  table  = "customers.csv"
+  schema = schema.customer
+  key    = "id"
+}
+source "consents" {
+  from  = provider.files.cdp
+  table = "consents.csv"
+}
+consent {
+  from = source.consents
+  channel "email" {
+    basis = "consent"
+  }
+  channel "ads" {
+    basis = "legitimate_interest"
+  }
+}
+segment "big" {
+  from  = source.customers
+  where = "customer.ltv >= 100.0"
+}
+segment "vips" {
+  from  = source.customers
+  where = "customer.vip"
+}
+template "t" {
+  channel = "email"
+  subject = "Hi"
+  html    = "{{ unsubscribe_url }} {{ sender.postal_address }}"
+}
+campaign "promo" {
+  audience    = segment.big
+  exclude     = [segment.vips]
+  channel     = "email"
+  via         = provider.outbox.mail
+  legal_basis = "consent"
+  frequency_cap {
+    limit = 1
+    per   = "7d"
+  }
+  template = template.t
+}
+audience "seed" {
+  segment  = segment.big
+  to       = provider.google_ads.main
+  match_on = ["email"]
+}
+`,
+	// c1 receives; c2 is not in the segment; c3 is a VIP (excluded); c4
+	// has no consent; c5 was messaged this week (cap); c6 is suppressed;
+	// c7 withdrew; c8 receives.
+	"data/customers.csv": `id,email,ltv,vip,timezone
+c1,a@example.com,150,false,Europe/Berlin
+c2,b@example.com,50,false,UTC
+c3,c@example.com,500,true,UTC
+c4,d@example.com,120,false,UTC
+c5,e@example.com,130,false,UTC
+c6,f@example.com,140,false,UTC
+c7,g@example.com,160,false,UTC
+c8,h@example.com,170,,America/New_York
+`,
+	"data/consents.csv": `customer_id,channel,status,method,recorded_at,policy_version
+c1,email,granted,form,2026-01-01T00:00:00Z,1
+c3,email,granted,form,2026-01-01T00:00:00Z,1
+c5,email,granted,form,2026-01-01T00:00:00Z,1
+c6,email,granted,form,2026-01-01T00:00:00Z,1
+c7,email,granted,form,2026-01-01T00:00:00Z,1
+c7,email,withdrawn,link,2026-06-01T00:00:00Z,1
+c8,email,granted,form,2026-01-01T00:00:00Z,1
+c4,ads,objected,form,2026-01-01T00:00:00Z,1
+`,
+}
+
+var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T) (string, *lang.Config, state.Backend) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range project {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, diags := lang.Load(dir, lang.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	st, err := state.OpenSQLite(context.Background(), filepath.Join(dir, ".herald", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return dir, cfg, st
+}
+
+func change(t *testing.T, p *planner.Plan, addr string) *planner.Change {
+	t.Helper()
+	for _, c := range p.Changes {
+		if c.Address == addr {
+			return c
+		}
+	}
+	t.Fatalf("no change for %s", addr)
+	return nil
+}
+
+func TestFunnel(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t)
+	if err := st.RecordSends(ctx, []state.Send{
+		{Key: "k1", Campaign: "campaign.old", CustomerID: "c5", Channel: "email", Provider: "outbox.mail", Status: "sent", CreatedAt: now.Add(-24 * time.Hour)},
+		// Outside the 7-day window: does not count.
+		{Key: "k2", Campaign: "campaign.old", CustomerID: "c1", Channel: "email", Provider: "outbox.mail", Status: "sent", CreatedAt: now.Add(-10 * 24 * time.Hour)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddSuppressions(ctx, []state.Suppression{{CustomerID: "c6", Reason: "bounce"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetAudienceMembers(ctx, "seed", []string{"c2", "c5"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, diags := planner.Make(ctx, cfg, st, planner.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	cp := change(t, p, "campaign.promo").Campaign
+	var got []string
+	for _, s := range cp.Funnel {
+		got = append(got, s.Name+"="+itoa(s.Removed)+"/"+itoa(s.Remain))
+	}
+	want := "in_segment=0/7 excluded=1/6 no_consent=2/4 frequency_cap=1/3 suppressed=1/2"
+	if strings.Join(got, " ") != want {
+		t.Errorf("funnel %s, want %s", strings.Join(got, " "), want)
+	}
+	var ids []string
+	for _, r := range cp.Recipients {
+		ids = append(ids, r.CustomerID)
+	}
+	if strings.Join(ids, ",") != "c1,c8" {
+		t.Errorf("recipients %v, want c1,c8", ids)
+	}
+	// Ads: legitimate interest admits all but c4 (objected) and c6
+	// (suppressed); c2 left the segment and is removed.
+	ap := change(t, p, "audience.seed").Audience
+	if ap.Members != 5 || strings.Join(ap.AddIDs, ",") != "c1,c3,c7,c8" || strings.Join(ap.RemoveIDs, ",") != "c2" {
+		t.Errorf("audience: members %d add %v remove %v", ap.Members, ap.AddIDs, ap.RemoveIDs)
+	}
+	if p.Summary.Messages != 2 || p.Summary.AudienceChanges != 5 {
+		t.Errorf("summary %+v", p.Summary)
+	}
+
+	// The plan file round-trips, recipients included.
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := planner.Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := change(t, back, "campaign.promo").Campaign.Recipients; len(got) != 2 || got[0].CustomerID != "c1" {
+		t.Errorf("recipients after reading the plan file: %v", got)
+	}
+	if stale, err := planner.Stale(ctx, back, cfg, st); err != nil || len(stale) != 0 {
+		t.Errorf("fresh plan reported stale: %v %v", stale, err)
+	}
+	if _, err := st.WriteObjects(ctx, []state.Object{{Address: "segment.other", Kind: "segment"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if stale, _ := planner.Stale(ctx, back, cfg, st); len(stale) != 1 || !strings.Contains(stale[0], "serial") {
+		t.Errorf("plan not stale after a state write: %v", stale)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t)
+	p, diags := planner.Make(ctx, cfg, st, planner.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	// Apply is a later issue: record what it would, by hand.
+	var objs []state.Object
+	for _, c := range p.Changes {
+		objs = append(objs, state.Object{Address: c.Address, Kind: c.Kind, Attrs: c.After})
+	}
+	objs = append(objs, state.Object{Address: "trigger.gone", Kind: "trigger", Attrs: map[string]string{"on": `"x"`}})
+	for i := range objs {
+		if objs[i].Address == "segment.big" {
+			objs[i].Attrs = map[string]string{"from": "source.customers", "where": `"customer.ltv >= 50.0"`}
+		}
+	}
+	if _, err := st.WriteObjects(ctx, objs, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, diags = planner.Make(ctx, cfg, st, planner.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	seg := change(t, p, "segment.big")
+	if seg.Action != planner.Update || len(seg.Attrs) != 1 || seg.Attrs[0].Before != `"customer.ltv >= 50.0"` || seg.Attrs[0].After != `"customer.ltv >= 100.0"` {
+		t.Errorf("segment.big: %+v", seg)
+	}
+	if c := change(t, p, "trigger.gone"); c.Action != planner.Delete {
+		t.Errorf("trigger.gone: %s", c.Action)
+	}
+	if c := change(t, p, "campaign.promo"); c.Action != planner.NoOp || c.Campaign != nil {
+		t.Errorf("unchanged campaign: %s", c.Action)
+	}
+	// -target limits the plan.
+	p, _ = planner.Make(ctx, cfg, st, planner.Options{Now: now, Targets: []string{"segment"}})
+	for _, c := range p.Changes {
+		if c.Kind != "segment" {
+			t.Errorf("-target segment planned %s", c.Address)
+		}
+	}
+
+	// A campaign that started sending cannot change.
+	for i := range objs {
+		if objs[i].Address == "campaign.promo" {
+			objs[i].Status = "sending"
+			objs[i].Attrs = map[string]string{"channel": `"email"`}
+		}
+	}
+	if _, err := st.WriteObjects(ctx, objs, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, diags = planner.Make(ctx, cfg, st, planner.Options{Now: now})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "has started sending") {
+		t.Errorf("want a campaign-started error, got %v", diags)
+	}
+}
+
+func itoa(n int64) string {
+	return strconv.FormatInt(n, 10)
+}

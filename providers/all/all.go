@@ -1,0 +1,10 @@
+// Package all registers every provider type herald has. Import it for its
+// side effects where providers are opened (the CLI, the planner):
+//
+//	import _ "github.com/heraldhq/herald/providers/all"
+package all
+
+import (
+	_ "github.com/heraldhq/herald/providers/files"    // files: CSV and JSONL tables
+	_ "github.com/heraldhq/herald/providers/postgres" // postgres: tables and queries
+)
