@@ -37,6 +37,7 @@ fuzz:
 
 demo: build
 	./bin/herald -chdir examples/quickstart validate
+	./bin/herald -chdir examples/quickstart plan -out plan.herald
 
 bench:
 	@mkdir -p bench

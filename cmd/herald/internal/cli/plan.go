@@ -193,7 +193,7 @@ Exit codes: 0 success; 1 error; with -detailed-exitcode, 2 when there are change
 					return err
 				}
 				if out != "" {
-					fmt.Fprintf(a.stdout, "\nSaved the plan to %s. To carry it out exactly: herald apply %s\n", out, out)
+					fmt.Fprintf(a.stdout, "\nSaved the plan to %s; herald show %s renders it again.\n", out, out)
 				}
 			}
 			if detailedExit && p.Summary.HasChanges() {
