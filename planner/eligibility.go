@@ -60,9 +60,9 @@ func statusCode(s string) byte {
 }
 
 // loadConsent reads the consent source: the latest record per customer and
-// channel wins.
-func loadConsent(ctx context.Context, dir string, cfg *lang.Config) (*consentIndex, error) {
-	idx := &consentIndex{channels: map[string]int{}, latest: map[string]*consentEntry{}}
+// channel wins. Only the customers already in wanted are indexed.
+func loadConsent(ctx context.Context, dir string, cfg *lang.Config, wanted map[string]*consentEntry) (*consentIndex, error) {
+	idx := &consentIndex{channels: map[string]int{}, latest: wanted}
 	if cfg.Consent == nil {
 		return idx, nil
 	}
@@ -73,10 +73,11 @@ func loadConsent(ctx context.Context, dir string, cfg *lang.Config) (*consentInd
 		idx.channels[n] = i
 	}
 	src := cfg.Consent.From
-	if src == nil || src.From == nil {
+	if src == nil || src.From == nil || len(wanted) == 0 {
 		return idx, nil
 	}
-	layout := providers.NewLayoutOf(ConsentFields, map[string]*lang.FieldType{"recorded_at": {Kind: "timestamp"}})
+	// Only the columns the index needs are typed.
+	layout := providers.NewLayoutOf([]string{"customer_id", "channel", "status", "recorded_at"}, map[string]*lang.FieldType{"recorded_at": {Kind: "timestamp"}})
 	s, err := providers.OpenSource(ctx, providers.SourceRequest{Dir: dir, Provider: src.From, Source: src, Layout: layout})
 	if err != nil {
 		return nil, fmt.Errorf("reading consent source %s: %w", src.Name, err)
@@ -89,7 +90,7 @@ func loadConsent(ctx context.Context, dir string, cfg *lang.Config) (*consentInd
 			id, _ := r.Values[ci].(string)
 			channel, _ := r.Values[ch].(string)
 			bit, ok := idx.channels[channel]
-			if id == "" || !ok {
+			if id == "" || !ok || len(idx.latest) == 0 {
 				continue
 			}
 			status, _ := r.Values[st].(string)
@@ -99,8 +100,7 @@ func loadConsent(ctx context.Context, dir string, cfg *lang.Config) (*consentInd
 			}
 			e := idx.latest[id]
 			if e == nil {
-				e = &consentEntry{}
-				idx.latest[id] = e
+				continue
 			}
 			if e.status[bit] == cNone || when >= e.at[bit] {
 				e.status[bit], e.at[bit] = statusCode(status), when

@@ -32,13 +32,24 @@ type consumer struct {
 	counts      map[string]int // sends in the cap window, per customer
 	quiet       *lang.QuietHours
 
-	// results, merged from the workers
+	// Filled by the scan: customers in the segment and not excluded.
+	inSeg      int64
+	excluded   int64
+	candidates []candidate
+
+	// Filled by finish.
 	steps   []int64 // removed at each funnel step
-	inSeg   int64
 	byVar   map[string]int64
 	rec     []Recipient
 	members []string
 	defer_  int64
+}
+
+// candidate is a customer who passed a consumer's segment and exclusions:
+// all the funnel needs of them after the scan.
+type candidate struct {
+	id  string
+	loc *time.Location
 }
 
 // Funnel step indexes.
@@ -51,13 +62,11 @@ const (
 	fSteps
 )
 
-// evaluator streams one source and feeds every consumer of it.
+// evaluator streams the customer sources and runs the funnels.
 type evaluator struct {
 	dir         string
 	now         time.Time
 	parallelism int
-	consent     *consentIndex
-	supp        suppressionIndex
 	progress    func(int64)
 	rows        atomic.Int64
 	// skipped describes the bad rows sources skipped, for the plan.
@@ -95,20 +104,18 @@ func (e *evaluator) compile(layout *providers.Layout, segs []*lang.Segment) (*se
 type workerState struct {
 	member []bool
 	locs   map[string]*time.Location
-	cons   []consumerTally
+	cons   []workerTally
 }
 
-type consumerTally struct {
-	steps   [fSteps]int64
-	inSeg   int64
-	byVar   map[string]int64
-	rec     []Recipient
-	members []string
-	deferN  int64
+type workerTally struct {
+	inSeg, excluded int64
+	candidates      []candidate
 }
 
-// run scans src once and runs every consumer's funnel on each customer.
-func (e *evaluator) run(ctx context.Context, src *lang.Source, cons []*consumer) error {
+// scan reads src once and, for every consumer, counts who is in its
+// segment and who is excluded, and keeps the rest as candidates. Segment
+// predicates run in parallel on all cores.
+func (e *evaluator) scan(ctx context.Context, src *lang.Source, cons []*consumer) error {
 	layout := providers.NewLayout(src.Schema)
 	var segs []*lang.Segment
 	for _, c := range cons {
@@ -131,11 +138,7 @@ func (e *evaluator) run(ctx context.Context, src *lang.Source, cons []*consumer)
 	}
 	states := make([]*workerState, workers)
 	for i := range states {
-		ws := &workerState{member: make([]bool, len(set.preds)), locs: map[string]*time.Location{}, cons: make([]consumerTally, len(cons))}
-		for j := range ws.cons {
-			ws.cons[j].byVar = map[string]int64{}
-		}
-		states[i] = ws
+		states[i] = &workerState{member: make([]bool, len(set.preds)), locs: map[string]*time.Location{}, cons: make([]workerTally, len(cons))}
 	}
 	keyIdx := layout.Index(src.Key)
 	if keyIdx < 0 {
@@ -144,7 +147,8 @@ func (e *evaluator) run(ctx context.Context, src *lang.Source, cons []*consumer)
 	tzIdx := layout.Index("timezone")
 
 	// The source reuses its batch after the callback returns, so each batch
-	// is split between the workers and finished before the next is read.
+	// is split between the workers and finished before the next is read
+	// (the source reads the next one meanwhile).
 	stats, err := s.Scan(ctx, 8192, func(batch []providers.Record) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -178,28 +182,20 @@ func (e *evaluator) run(ctx context.Context, src *lang.Source, cons []*consumer)
 		e.skipped = append(e.skipped, fmt.Sprintf("source.%s: skipped %d bad rows (on_error = \"skip\"); the first: %s", src.Name, stats.Skipped, stats.FirstSkipped))
 	}
 	for j, c := range cons {
-		c.steps = make([]int64, fSteps)
-		c.byVar = map[string]int64{}
 		for _, ws := range states {
 			t := &ws.cons[j]
 			c.inSeg += t.inSeg
-			for k := range t.steps {
-				c.steps[k] += t.steps[k]
-			}
-			for k, v := range t.byVar {
-				c.byVar[k] += v
-			}
-			c.rec = append(c.rec, t.rec...)
-			c.members = append(c.members, t.members...)
-			c.defer_ += t.deferN
+			c.excluded += t.excluded
+			c.candidates = append(c.candidates, t.candidates...)
 		}
-		sort.Slice(c.rec, func(a, b int) bool { return c.rec[a].CustomerID < c.rec[b].CustomerID })
-		sort.Strings(c.members)
+		// Workers took batches in turn: sort for a plan that does not
+		// depend on scheduling.
+		sort.Slice(c.candidates, func(a, b int) bool { return c.candidates[a].id < c.candidates[b].id })
 	}
 	return nil
 }
 
-// one runs every funnel on one customer.
+// one evaluates every segment on one customer.
 func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *providers.Record, keyIdx, tzIdx int) {
 	for i, p := range set.preds {
 		ws.member[i] = p == nil || p.Match(r)
@@ -208,15 +204,7 @@ func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *p
 	if id == "" {
 		return
 	}
-	// The source's strings share memory with the row they came from; a
-	// kept id is cloned once so it does not pin the whole row.
-	kept := ""
-	keep := func() string {
-		if kept == "" {
-			kept = strings.Clone(id)
-		}
-		return kept
-	}
+	var cand *candidate
 	for j, c := range cons {
 		if !ws.member[set.index[c.segment.Name]] {
 			continue
@@ -230,57 +218,80 @@ func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *p
 				break
 			}
 		}
-		switch {
-		case excluded:
-			t.steps[fExcluded]++
+		if excluded {
+			t.excluded++
 			continue
-		case c.needConsent && !e.consent.allowed(id, c.channel):
-			t.steps[fConsent]++
+		}
+		if cand == nil {
+			// The source's strings share memory with their row; a kept id
+			// is cloned once so it does not pin the row.
+			cand = &candidate{id: strings.Clone(id), loc: time.UTC}
+			if tzIdx >= 0 {
+				if tz, _ := r.Values[tzIdx].(string); tz != "" {
+					cand.loc = ws.location(tz)
+				}
+			}
+		}
+		t.candidates = append(t.candidates, *cand)
+	}
+}
+
+// location resolves a time zone name, once per worker; an unknown name is
+// UTC.
+func (ws *workerState) location(tz string) *time.Location {
+	l, ok := ws.locs[tz]
+	if !ok {
+		var err error
+		if l, err = time.LoadLocation(tz); err != nil {
+			l = time.UTC
+		}
+		ws.locs[strings.Clone(tz)] = l
+	}
+	return l
+}
+
+// finish runs the rest of the funnel on a consumer's candidates: consent,
+// frequency cap, suppression, then holdout, variant and send time for a
+// campaign, or membership for an audience.
+func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionIndex) {
+	c.steps = make([]int64, fSteps)
+	c.steps[fExcluded] = c.excluded
+	c.byVar = map[string]int64{}
+	for _, cand := range c.candidates {
+		id := cand.id
+		switch {
+		case c.needConsent && !consent.allowed(id, c.channel):
+			c.steps[fConsent]++
 			continue
 		case c.capLimit > 0 && c.counts[id] >= c.capLimit:
-			t.steps[fCap]++
+			c.steps[fCap]++
 			continue
-		case e.supp.suppressed(id, c.chName):
-			t.steps[fSuppressed]++
+		case supp.suppressed(id, c.chName):
+			c.steps[fSuppressed]++
 			continue
 		}
 		if c.audience != nil {
-			t.members = append(t.members, keep())
+			c.members = append(c.members, id)
 			continue
 		}
 		cp := c.campaign
 		if InHoldout(cp.Name, id, cp.Holdout) {
-			t.steps[fHoldout]++
+			c.steps[fHoldout]++
 			continue
 		}
 		v := PickVariant(cp.Name, id, cp.Variants)
-		t.byVar[v]++
-		rec := Recipient{CustomerID: keep(), Variant: v}
+		c.byVar[v]++
+		rec := Recipient{CustomerID: id, Variant: v}
 		if cp.Schedule != nil || c.quiet != nil {
-			loc := time.UTC
-			if tzIdx >= 0 {
-				if tz, _ := r.Values[tzIdx].(string); tz != "" {
-					l, ok := ws.locs[tz]
-					if !ok {
-						var err error
-						if l, err = time.LoadLocation(tz); err != nil {
-							l = nil
-						}
-						ws.locs[tz] = l
-					}
-					if l != nil {
-						loc = l
-					}
-				}
-			}
-			at, deferred := SendTime(e.now, cp.Schedule, c.quiet, loc)
+			at, deferred := SendTime(e.now, cp.Schedule, c.quiet, cand.loc)
 			if deferred {
-				t.deferN++
+				c.defer_++
 			}
 			if at.After(e.now) {
 				rec.SendAt = at.Unix()
 			}
 		}
-		t.rec = append(t.rec, rec)
+		c.rec = append(c.rec, rec)
 	}
+	c.candidates = nil
 }

@@ -250,7 +250,29 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	if diags.HasErrors() {
 		return diags
 	}
-	consent, err := loadConsent(ctx, cfg.Dir, cfg)
+	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, progress: opts.Progress}
+	for _, src := range order {
+		if err := e.scan(ctx, src, bySource[src]); err != nil {
+			return fail("Cannot evaluate audiences", err)
+		}
+	}
+	p.Warnings = append(p.Warnings, e.skipped...)
+	// Consent is read after the scan, and kept only for the customers who
+	// passed a segment: at a million customers the index of everyone's
+	// consent would be most of the plan's memory.
+	wanted := map[string]*consentEntry{}
+	for _, src := range order {
+		for _, c := range bySource[src] {
+			if c.needConsent {
+				for _, cand := range c.candidates {
+					if _, ok := wanted[cand.id]; !ok {
+						wanted[cand.id] = &consentEntry{}
+					}
+				}
+			}
+		}
+	}
+	consent, err := loadConsent(ctx, cfg.Dir, cfg, wanted)
 	if err != nil {
 		return fail("Cannot read consent records", err)
 	}
@@ -258,15 +280,9 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	if err != nil {
 		return fail("Cannot read the suppression list", err)
 	}
-	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, consent: consent, supp: supp, progress: opts.Progress}
 	for _, src := range order {
-		cons := bySource[src]
-		if err := e.run(ctx, src, cons); err != nil {
-			return fail("Cannot evaluate audiences", err)
-		}
-		p.Warnings = append(p.Warnings, e.skipped...)
-		e.skipped = nil
-		for _, c := range cons {
+		for _, c := range bySource[src] {
+			e.finish(c, consent, supp)
 			if c.campaign != nil {
 				changes[c.name].Campaign = campaignPlan(c, now)
 				continue
