@@ -44,6 +44,10 @@ const (
 	NamePattern       Rule = "name-pattern"     // herald { rules { name_pattern } }
 	OwnerRequired     Rule = "owner-required"   // herald { rules { require_owner } }
 	SecretLiteral     Rule = "secret-literal"   // a credential written in the configuration
+	StateError        Rule = "state"            // the state cannot be read or written
+	SourceError       Rule = "source"           // a data source cannot be read
+	CampaignStarted   Rule = "campaign-started" // a change to a campaign that has begun sending
+	StalePlan         Rule = "stale-plan"       // a saved plan whose state or configuration changed
 )
 
 // Policy lints: the user wrote something herald understands but the law or
