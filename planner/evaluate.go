@@ -12,7 +12,9 @@ import (
 
 	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/planner/eval"
+	"github.com/heraldhq/herald/planner/pushdown"
 	"github.com/heraldhq/herald/providers"
+	"github.com/heraldhq/herald/providers/postgres"
 )
 
 // consumer is a campaign or an ad audience: something that runs the
@@ -31,6 +33,9 @@ type consumer struct {
 	capLimit    int
 	counts      map[string]int // sends in the cap window, per customer
 	quiet       *lang.QuietHours
+
+	// evaluation says how the segment was evaluated, for the plan.
+	evaluation string
 
 	// Filled by the scan: customers in the segment and not excluded.
 	inSeg      int64
@@ -116,6 +121,14 @@ type workerTally struct {
 // segment and who is excluded, and keeps the rest as candidates. Segment
 // predicates run in parallel on all cores.
 func (e *evaluator) scan(ctx context.Context, src *lang.Source, cons []*consumer) error {
+	return e.scanWhere(ctx, src, cons, nil)
+}
+
+// scanWhere is scan with the rows pre-filtered in the database by a
+// pushed-down segment condition. Every segment is still evaluated in memory
+// on the rows that come back, so a partial pushdown (a superset) gives the
+// same answer.
+func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*consumer, where *pushdown.Result) error {
 	layout := providers.NewLayout(src.Schema)
 	var segs []*lang.Segment
 	for _, c := range cons {
@@ -126,11 +139,25 @@ func (e *evaluator) scan(ctx context.Context, src *lang.Source, cons []*consumer
 	if err != nil {
 		return err
 	}
-	s, err := providers.OpenSource(ctx, providers.SourceRequest{Dir: e.dir, Provider: src.From, Source: src, Layout: layout})
-	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, err)
+	req := providers.SourceRequest{Dir: e.dir, Provider: src.From, Source: src, Layout: layout}
+	var scanFn func(context.Context, int, func([]providers.Record) error) (providers.ScanStats, error)
+	if where != nil {
+		pg, err := postgres.Open(ctx, req)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", src.Name, err)
+		}
+		defer pg.Close()
+		scanFn = func(ctx context.Context, n int, fn func([]providers.Record) error) (providers.ScanStats, error) {
+			return pg.ScanWhere(ctx, where.Where, where.Args, n, fn)
+		}
+	} else {
+		s, err := providers.OpenSource(ctx, req)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", src.Name, err)
+		}
+		defer s.Close()
+		scanFn = s.Scan
 	}
-	defer s.Close()
 
 	workers := e.parallelism
 	if workers <= 0 {
@@ -149,7 +176,7 @@ func (e *evaluator) scan(ctx context.Context, src *lang.Source, cons []*consumer
 	// The source reuses its batch after the callback returns, so each batch
 	// is split between the workers and finished before the next is read
 	// (the source reads the next one meanwhile).
-	stats, err := s.Scan(ctx, 8192, func(batch []providers.Record) error {
+	stats, err := scanFn(ctx, 8192, func(batch []providers.Record) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -129,6 +129,8 @@ type AudiencePlan struct {
 	// AddIDs and RemoveIDs are the pinned membership changes.
 	AddIDs    []string `json:"-"`
 	RemoveIDs []string `json:"-"`
+	// Evaluation says how the segment was evaluated.
+	Evaluation string `json:"evaluation,omitempty"`
 }
 
 // Summary counts what the plan does.

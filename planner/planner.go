@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/lang/diag"
+	"github.com/heraldhq/herald/planner/pushdown"
 	"github.com/heraldhq/herald/state"
 )
 
@@ -252,7 +253,7 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	}
 	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, progress: opts.Progress}
 	for _, src := range order {
-		if err := e.scan(ctx, src, bySource[src]); err != nil {
+		if err := e.scanSource(ctx, src, bySource[src]); err != nil {
 			return fail("Cannot evaluate audiences", err)
 		}
 	}
@@ -332,7 +333,7 @@ func funnel(c *consumer, channelLabel string) []Step {
 func campaignPlan(c *consumer, now time.Time) *CampaignPlan {
 	cp := c.campaign
 	out := &CampaignPlan{Channel: cp.Channel, Funnel: funnel(c, cp.Channel), Recipients: c.rec, Deferred: c.defer_,
-		Evaluation: "in memory"}
+		Evaluation: c.evaluation}
 	if cp.Via != nil {
 		out.Provider = cp.Via.Address()
 	}
@@ -353,7 +354,7 @@ func campaignPlan(c *consumer, now time.Time) *CampaignPlan {
 }
 
 func audiencePlan(ctx context.Context, st state.Backend, c *consumer) (*AudiencePlan, error) {
-	ap := &AudiencePlan{Funnel: funnel(c, "ads"), Members: int64(len(c.members))}
+	ap := &AudiencePlan{Funnel: funnel(c, "ads"), Members: int64(len(c.members)), Evaluation: c.evaluation}
 	if c.audience.To != nil {
 		ap.Provider = c.audience.To.Address()
 	}
@@ -391,4 +392,52 @@ func fmtDuration(d time.Duration) string {
 		return "0s"
 	}
 	return s
+}
+
+// scanSource evaluates the consumers of one source. A files source is read
+// once for all of them. For a postgres source each consumer's segment is
+// compiled to SQL and run in the database, one query per consumer, falling
+// back to one streaming scan for those whose condition SQL cannot express.
+func (e *evaluator) scanSource(ctx context.Context, src *lang.Source, cons []*consumer) error {
+	if src.From == nil || src.From.Type != "postgres" {
+		for _, c := range cons {
+			c.evaluation = "in memory"
+		}
+		return e.scan(ctx, src, cons)
+	}
+	var stream []*consumer
+	for _, c := range cons {
+		if c.segment.Where == nil {
+			c.evaluation = "in the database (the whole table)"
+			stream = append(stream, c)
+			continue
+		}
+		res, ok := pushdown.Compile(c.segment.Where.AST, "customer", src.Schema, e.now, 1)
+		if !ok {
+			c.evaluation = "in memory: " + res.Reason
+			stream = append(stream, c)
+			continue
+		}
+		c.evaluation = "pushed down to SQL"
+		if res.Partial {
+			c.evaluation = "partly pushed down to SQL, the rest in memory: " + res.Reason
+		}
+		err := e.scanWhere(ctx, src, []*consumer{c}, &res)
+		if err != nil && pushdown.Fallback(err) {
+			// A data exception (an overflow PostgreSQL raises for the whole
+			// query, where CEL fails one row): evaluate in memory instead.
+			*c = consumer{name: c.name, campaign: c.campaign, audience: c.audience, segment: c.segment, exclude: c.exclude,
+				channel: c.channel, chName: c.chName, needConsent: c.needConsent, capLimit: c.capLimit, counts: c.counts, quiet: c.quiet,
+				evaluation: "in memory: the database could not evaluate the condition (" + err.Error() + ")"}
+			stream = append(stream, c)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(stream) > 0 {
+		return e.scan(ctx, src, stream)
+	}
+	return nil
 }

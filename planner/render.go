@@ -96,6 +96,7 @@ func WriteText(w io.Writer, p *Plan, color bool) error {
 				fmt.Fprintf(&b, "   %s", strings.Join(vs, " · "))
 			}
 			b.WriteByte('\n')
+			writeEvaluation(&b, c.Campaign.Evaluation, st)
 			if c.Campaign.Deferred > 0 {
 				fmt.Fprintf(&b, "       %s%s deferred past quiet hours%s\n", st.dim, n(c.Campaign.Deferred), st.reset)
 			}
@@ -105,6 +106,7 @@ func WriteText(w io.Writer, p *Plan, color bool) error {
 		case c.Audience != nil:
 			writeFunnel(&b, c.Audience.Funnel, st)
 			fmt.Fprintf(&b, "      =%7s  members\n", n(c.Audience.Members))
+			writeEvaluation(&b, c.Audience.Evaluation, st)
 			if c.Action == Update {
 				writeAttrs(&b, c.Attrs, st)
 			}
@@ -144,6 +146,15 @@ func writeFunnel(b *strings.Builder, steps []Step, st styles) {
 		}
 		fmt.Fprintf(b, "     -%8s  %s\n", n(s.Removed), s.Label)
 	}
+}
+
+// writeEvaluation says how a segment was evaluated when it was not simply
+// streamed from files: pushed down to SQL, or why it could not be.
+func writeEvaluation(b *strings.Builder, how string, st styles) {
+	if how == "" || how == "in memory" {
+		return
+	}
+	fmt.Fprintf(b, "       %ssegment evaluated %s%s\n", st.dim, how, st.reset)
 }
 
 func writeAttrs(b *strings.Builder, attrs []AttrChange, st styles) {

@@ -63,6 +63,8 @@ func BenchmarkSegmentQuery(b *testing.B) {
 			"last_purchase_at > $1", []any{planNow.Add(-168 * time.Hour)}},
 		{"high_value", "customer.ltv >= 1990.0",
 			"ltv >= $1", []any{1990.0}},
+		{"most", "customer.ltv >= 5.0",
+			"ltv >= $1", []any{5.0}},
 		{"north_america", "customer.country in ['US', 'CA'] && customer.ltv > 1500.0 && !customer.support_case_open",
 			"country IN ('US', 'CA') AND ltv > $1 AND NOT support_case_open", []any{1500.0}},
 	}

@@ -13,7 +13,8 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
-	"cel.dev/cel-go/ext"
+
+	"github.com/heraldhq/herald/lang"
 )
 
 // polarity says which of a boolean's truth values the SQL must get exactly
@@ -167,8 +168,9 @@ func (c *compiler) isConst(e celast.Expr) bool {
 	return r
 }
 
+// defaultEnv evaluates constants: lang's libraries and `now`.
 var defaultEnv = sync.OnceValues(func() (*cel.Env, error) {
-	return cel.NewEnv(ext.Strings(), ext.Math(), cel.OptionalTypes(), cel.Variable("now", cel.TimestampType))
+	return cel.NewEnv(append(lang.CELLibraries(), cel.Variable("now", cel.TimestampType))...)
 })
 
 // fold evaluates a constant sub-expression with cel-go itself, so that
@@ -612,7 +614,9 @@ func (c *compiler) compare(op string, a, b *val, p polarity) (*val, error) {
 // CEL, while keeping it NULL when an operand is NULL.
 func nanGuard(op string, a *val, as sqlExpr, b *val, bs sqlExpr, cmp sqlExpr) sqlExpr {
 	notNaN := func(x sqlExpr, other *val, os sqlExpr) sqlExpr {
-		g := compare(x, "<>", atom("'NaN'"))
+		// x < 'NaN' rather than x <> 'NaN': the same for PostgreSQL, but
+		// an index condition next to x >= $1, not a filter.
+		g := compare(x, "<", atom("'NaN'"))
 		if other.nullable {
 			g = or(g, isNull(os))
 		}

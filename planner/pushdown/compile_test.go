@@ -157,7 +157,7 @@ func TestCompileOptions(t *testing.T) {
 		FirstParam: 3,
 		Columns:    map[string]string{"ltv": "Lifetime \"Value\""},
 	}.Compile(asts[0].AST)
-	want := `"Lifetime ""Value""" >= $3 AND "Lifetime ""Value""" <> 'NaN' AND "country" = ANY($4)`
+	want := `"Lifetime ""Value""" >= $3 AND "Lifetime ""Value""" < 'NaN' AND "country" = ANY($4)`
 	if !ok || res.Where != want || len(res.Args) != 2 {
 		t.Errorf("got %q %v %v, want %q", res.Where, res.Args, ok, want)
 	}

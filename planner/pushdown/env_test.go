@@ -10,7 +10,6 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/heraldhq/herald/lang"
@@ -84,10 +83,10 @@ func hclString(s string) string {
 }
 
 // evalEnv is the CEL environment lang builds for a segment, for running
-// checked expressions in memory. lang does not export its environment (see
-// the report to the lead), so this mirrors celenv.go: the same libraries
-// and a type provider that makes schema.customer an object type whose
-// fields are read through lang.Record.
+// checked expressions in memory with plain cel-go. lang does not export its
+// environment, so this mirrors celenv.go: lang's libraries and a type
+// provider that makes schema.customer an object type whose fields are read
+// through lang.Record.
 func evalEnv(t testing.TB, s *lang.Schema) *cel.Env {
 	t.Helper()
 	reg, err := types.NewRegistry()
@@ -98,14 +97,11 @@ func evalEnv(t testing.TB, s *lang.Schema) *cel.Env {
 	for _, f := range s.Fields {
 		p.fields[f.Name] = celType(f.Type)
 	}
-	env, err := cel.NewEnv(
-		cel.CustomTypeProvider(p),
-		ext.Strings(),
-		ext.Math(),
-		cel.OptionalTypes(),
+	opts := append([]cel.EnvOption{cel.CustomTypeProvider(p)}, lang.CELLibraries()...)
+	env, err := cel.NewEnv(append(opts,
 		cel.Variable("customer", cel.ObjectType(p.name)),
 		cel.Variable("now", cel.TimestampType),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,10 @@ type Options struct {
 	Variable string
 	// Schema declares the row's fields.
 	Schema *lang.Schema
-	// Now is the plan's fixed time; it is bound as a parameter.
+	// Now is the plan's fixed time. Where a column is compared with a time
+	// computed from it (now - 2160h) the time is written as a timestamptz
+	// literal, so that PostgreSQL's planner sees it; elsewhere now is a
+	// parameter.
 	Now time.Time
 	// FirstParam is the number of the first placeholder, 1 when zero.
 	FirstParam int
@@ -67,9 +70,9 @@ type Options struct {
 }
 
 // Compile translates the checked expression ast, in which variable (for
-// segments "customer") is a row of schema. now is the plan's fixed time.
-// Placeholders are numbered from firstParam. ok is false when nothing can be
-// pushed down; Reason then says why.
+// segments "customer") is a row of schema. now is the plan's fixed time (see
+// Options.Now). Placeholders are numbered from firstParam. ok is false when
+// nothing can be pushed down; Reason then says why.
 func Compile(ast *cel.Ast, variable string, schema *lang.Schema, now time.Time, firstParam int) (res Result, ok bool) {
 	return Options{Variable: variable, Schema: schema, Now: now, FirstParam: firstParam}.Compile(ast)
 }

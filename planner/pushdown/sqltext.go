@@ -117,7 +117,6 @@ func not(a sqlExpr) sqlExpr {
 	return sqlExpr{f: cat("NOT ", a.at(precAtom)), prec: precNot}
 }
 
-func isTrue(a sqlExpr) sqlExpr { return sqlExpr{f: cat("(", a.f, ") IS TRUE"), prec: precIs} }
 func isNull(a sqlExpr) sqlExpr { return sqlExpr{f: cat(a.at(precIs+1), " IS NULL"), prec: precIs} }
 func isNotNull(a sqlExpr) sqlExpr {
 	return sqlExpr{f: cat(a.at(precIs+1), " IS NOT NULL"), prec: precIs}
