@@ -73,6 +73,7 @@ type evaluator struct {
 	now         time.Time
 	parallelism int
 	progress    func(int64)
+	noPushdown  bool
 	rows        atomic.Int64
 	// skipped describes the bad rows sources skipped, for the plan.
 	skipped []string

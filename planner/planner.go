@@ -27,6 +27,9 @@ type Options struct {
 	Targets, Excludes []string
 	// Progress, when set, is called with the number of customers read.
 	Progress func(rows int64)
+	// NoPushdown evaluates postgres segments in memory too (for
+	// benchmarks and for comparing the two).
+	NoPushdown bool
 }
 
 // Started reports whether a campaign in this status has begun sending and
@@ -251,7 +254,7 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	if diags.HasErrors() {
 		return diags
 	}
-	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, progress: opts.Progress}
+	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, progress: opts.Progress, noPushdown: opts.NoPushdown}
 	for _, src := range order {
 		if err := e.scanSource(ctx, src, bySource[src]); err != nil {
 			return fail("Cannot evaluate audiences", err)
@@ -399,7 +402,7 @@ func fmtDuration(d time.Duration) string {
 // compiled to SQL and run in the database, one query per consumer, falling
 // back to one streaming scan for those whose condition SQL cannot express.
 func (e *evaluator) scanSource(ctx context.Context, src *lang.Source, cons []*consumer) error {
-	if src.From == nil || src.From.Type != "postgres" {
+	if src.From == nil || src.From.Type != "postgres" || e.noPushdown {
 		for _, c := range cons {
 			c.evaluation = "in memory"
 		}

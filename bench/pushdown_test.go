@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/lang"
+	"github.com/heraldhq/herald/planner"
+	"github.com/heraldhq/herald/planner/pushdown"
+	"github.com/heraldhq/herald/state"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// pgProject is PlanProject with the customers read from PostgreSQL.
+func pgProject() string {
+	s := strings.Replace(PlanProject, `source "customers" {
+  from   = provider.files.cdp`, `provider "postgres" "crm" {
+  url = env("CRM_URL")
+}
+source "customers" {
+  from   = provider.postgres.crm`, 1)
+	return strings.Replace(s, `table  = "customers.csv"`, `table  = "customers"`, 1)
+}
+
+// BenchmarkPushdown plans the four-clause segment over a PostgreSQL table of
+// -plan.rows generated customers twice: pushed down to SQL, and streamed
+// and evaluated in memory. It also times the pushed-down query against the
+// same condition written by hand in SQL.
+func BenchmarkPushdown(b *testing.B) {
+	ctx := context.Background()
+	url := pgtest.Start(b)
+	dir := planData(b)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE customers (id text PRIMARY KEY, email text, phone text, first_name text,
+		country text, timezone text, ltv double precision, last_purchase_at timestamptz, support_case_open boolean, age_range text)`); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, "data", "customers.csv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.PgConn().CopyFrom(ctx, f, "COPY customers FROM STDIN WITH (FORMAT csv, HEADER true)"); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	for _, c := range []string{"ltv", "last_purchase_at"} {
+		if _, err := conn.Exec(ctx, "CREATE INDEX ON customers ("+c+")"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE customers"); err != nil {
+		b.Fatal(err)
+	}
+	pdir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(pdir, "main.hcl"), []byte(pgProject()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "data"), filepath.Join(pdir, "data")); err != nil {
+		b.Fatal(err)
+	}
+	cfg, diags := lang.Load(pdir, lang.Options{NeedValues: true, LookupEnv: func(k string) (string, bool) {
+		if k == "CRM_URL" {
+			return url, true
+		}
+		return "", false
+	}})
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	st, err := state.OpenSQLite(ctx, filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	var counts [2]int64
+	for i, mode := range []struct {
+		name string
+		off  bool
+	}{{"plan-pushdown", false}, {"plan-in-memory", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for b.Loop() {
+				p, diags := planner.Make(ctx, cfg, st, planner.Options{Now: benchNow, NoPushdown: mode.off})
+				if diags.HasErrors() {
+					b.Fatal(diags)
+				}
+				counts[i] = p.Summary.Messages
+			}
+		})
+	}
+	if counts[0] != counts[1] || counts[0] == 0 {
+		b.Fatalf("pushdown plans %d messages, in memory %d", counts[0], counts[1])
+	}
+
+	// The pushed-down WHERE next to the one a person would write.
+	seg := cfg.Segments["lapsed_high_value"].Where.AST
+	res, ok := pushdown.Compile(seg, "customer", cfg.Schemas["customer"], benchNow, 1)
+	if !ok || res.Partial {
+		b.Fatalf("not pushed down: %s", res.Reason)
+	}
+	query := func(b *testing.B, where string, args []any) {
+		for b.Loop() {
+			rows, err := conn.Query(ctx, "SELECT id FROM customers WHERE "+where, append([]any{pgx.QueryExecModeExec}, args...)...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for rows.Next() {
+			}
+			if rows.Err() != nil {
+				b.Fatal(rows.Err())
+			}
+		}
+	}
+	hand := "ltv >= $1 AND last_purchase_at < $2 AND country IN ('US', 'CA', 'GB') AND NOT support_case_open"
+	for range 2 {
+		b.Run("query-handwritten", func(b *testing.B) { query(b, hand, []any{500.0, benchNow.Add(-2160 * time.Hour)}) })
+		b.Run("query-pushdown", func(b *testing.B) { query(b, res.Where, res.Args) })
+	}
+}
