@@ -36,6 +36,10 @@ type consumer struct {
 
 	// evaluation says how the segment was evaluated, for the plan.
 	evaluation string
+	// toField is the field a message goes to: the schema's pii "email" or
+	// "phone" field for the channel. Read only with Options.ShowPII.
+	toField string
+	sample  []SampleRecipient
 
 	// Filled by the scan: customers in the segment and not excluded.
 	inSeg      int64
@@ -55,7 +59,12 @@ type consumer struct {
 type candidate struct {
 	id  string
 	loc *time.Location
+	// to is the address or number, kept only with Options.ShowPII.
+	to string
 }
+
+// sampleSize is how many recipients -show-pii lists per campaign.
+const sampleSize = 5
 
 // Funnel step indexes.
 const (
@@ -74,6 +83,7 @@ type evaluator struct {
 	parallelism int
 	progress    func(int64)
 	noPushdown  bool
+	showPII     bool
 	rows        atomic.Int64
 	// skipped describes the bad rows sources skipped, for the plan.
 	skipped []string
@@ -260,7 +270,15 @@ func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *p
 				}
 			}
 		}
-		t.candidates = append(t.candidates, *cand)
+		cc := *cand
+		if e.showPII && c.toField != "" {
+			if i := r.Layout.Index(c.toField); i >= 0 {
+				if v, ok := r.Values[i].(string); ok {
+					cc.to = strings.Clone(v)
+				}
+			}
+		}
+		t.candidates = append(t.candidates, cc)
 	}
 }
 
@@ -320,6 +338,9 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 			}
 		}
 		c.rec = append(c.rec, rec)
+		if e.showPII && len(c.sample) < sampleSize {
+			c.sample = append(c.sample, SampleRecipient{CustomerID: id, Variant: v, To: cand.to})
+		}
 	}
 	c.candidates = nil
 }

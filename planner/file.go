@@ -51,6 +51,13 @@ func (p *Plan) Write(w io.Writer) error {
 	for _, c := range p.Changes {
 		if c.Campaign != nil {
 			pf.Recipients[c.Address] = c.Campaign.Recipients
+			// Addresses shown with -show-pii stay out of the file, which is
+			// kept as a CI artifact.
+			if c.Campaign.Sample != nil {
+				sample := c.Campaign.Sample
+				c.Campaign.Sample = nil
+				defer func() { c.Campaign.Sample = sample }()
+			}
 		}
 		if c.Audience != nil {
 			pf.AddIDs[c.Address] = c.Audience.AddIDs

@@ -94,6 +94,16 @@ type CampaignPlan struct {
 	// Evaluation says how the audience was evaluated: "in memory",
 	// "pushed down to SQL", or why pushdown was not possible.
 	Evaluation string `json:"evaluation,omitempty"`
+	// Sample lists a few recipients with their address, only when the
+	// plan was made with ShowPII. It is never saved in a plan file.
+	Sample []SampleRecipient `json:"sample,omitempty"`
+}
+
+// SampleRecipient is a recipient shown with their address by -show-pii.
+type SampleRecipient struct {
+	CustomerID string `json:"id"`
+	Variant    string `json:"variant"`
+	To         string `json:"to"`
 }
 
 // Messages is the number of messages the campaign would send.

@@ -30,6 +30,9 @@ type Options struct {
 	// NoPushdown evaluates postgres segments in memory too (for
 	// benchmarks and for comparing the two).
 	NoPushdown bool
+	// ShowPII lists a few recipients of each campaign with their e-mail
+	// address or phone number. Off, plans hold ids and counts only.
+	ShowPII bool
 }
 
 // Started reports whether a campaign in this status has begun sending and
@@ -207,6 +210,7 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 			if c.channel != nil {
 				c.quiet = c.channel.QuietHours
 			}
+			c.toField = addressField(cp.Audience.From.Schema, cp.Channel)
 			if fc := cp.FrequencyCap; fc != nil {
 				counts, err := st.SendCounts(ctx, cp.Channel, now.Add(-fc.Per))
 				if err != nil {
@@ -254,7 +258,7 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	if diags.HasErrors() {
 		return diags
 	}
-	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, progress: opts.Progress, noPushdown: opts.NoPushdown}
+	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, progress: opts.Progress, noPushdown: opts.NoPushdown, showPII: opts.ShowPII}
 	for _, src := range order {
 		if err := e.scanSource(ctx, src, bySource[src]); err != nil {
 			return fail("Cannot evaluate audiences", err)
@@ -336,7 +340,7 @@ func funnel(c *consumer, channelLabel string) []Step {
 func campaignPlan(c *consumer, now time.Time) *CampaignPlan {
 	cp := c.campaign
 	out := &CampaignPlan{Channel: cp.Channel, Funnel: funnel(c, cp.Channel), Recipients: c.rec, Deferred: c.defer_,
-		Evaluation: c.evaluation}
+		Evaluation: c.evaluation, Sample: c.sample}
 	if cp.Via != nil {
 		out.Provider = cp.Via.Address()
 	}
@@ -443,4 +447,16 @@ func (e *evaluator) scanSource(ctx context.Context, src *lang.Source, cons []*co
 		return e.scan(ctx, src, stream)
 	}
 	return nil
+}
+
+// addressField is the field a message on channel goes to: the first field
+// marked pii "email" (e-mail) or "phone" (SMS).
+func addressField(s *lang.Schema, channel string) string {
+	want := map[string]string{"email": "email", "sms": "phone"}[channel]
+	for _, f := range s.Fields {
+		if want != "" && f.PII == want {
+			return f.Name
+		}
+	}
+	return ""
 }

@@ -97,6 +97,9 @@ func WriteText(w io.Writer, p *Plan, color bool) error {
 			}
 			b.WriteByte('\n')
 			writeEvaluation(&b, c.Campaign.Evaluation, st)
+			for _, r := range c.Campaign.Sample {
+				fmt.Fprintf(&b, "       %s%s (%s) → %s%s\n", st.dim, r.CustomerID, r.Variant, r.To, st.reset)
+			}
 			if c.Campaign.Deferred > 0 {
 				fmt.Fprintf(&b, "       %s%s deferred past quiet hours%s\n", st.dim, n(c.Campaign.Deferred), st.reset)
 			}

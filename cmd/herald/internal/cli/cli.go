@@ -100,6 +100,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(
 		a.validateCmd(),
 		a.planCmd(),
+		a.applyCmd(),
 		a.showCmd(),
 		a.fmtCmd(),
 		a.initCmd(),

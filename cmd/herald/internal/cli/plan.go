@@ -26,6 +26,7 @@ type planFlags struct {
 	targets  []string
 	excludes []string
 	now      string
+	showPII  bool
 }
 
 func (pf *planFlags) register(cmd *cobra.Command) {
@@ -37,6 +38,7 @@ func (pf *planFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&pf.excludes, "exclude", nil, "leave `ADDRESS` out of the plan; may be repeated")
 	f.StringVar(&pf.now, "now", "", "evaluate as of `TIME` (RFC 3339) instead of the current time, for reproducible plans")
 	_ = f.MarkHidden("now")
+	f.BoolVar(&pf.showPII, "show-pii", false, "list a few recipients of each campaign with their e-mail address or phone number (never saved in a plan file)")
 }
 
 // who names this process for the state lock: user@host.
@@ -105,7 +107,6 @@ func (p *progress) done() {
 	}
 }
 
-
 // makePlan loads, locks and plans. The lock is released before it returns.
 func (a *app) makePlan(ctx context.Context, pf *planFlags) (*lang.Config, *planner.Plan, hcl.Diagnostics) {
 	cfg, st, diags := a.loadForPlan(ctx, pf.lang)
@@ -128,7 +129,7 @@ func (a *app) makePlan(ctx context.Context, pf *planFlags) (*lang.Config, *plann
 	}
 	prog := a.newProgress()
 	p, pdiags := planner.Make(ctx, cfg, st, planner.Options{
-		Now: now, Parallelism: pf.parallel, Targets: pf.targets, Excludes: pf.excludes, Progress: prog.update,
+		Now: now, Parallelism: pf.parallel, Targets: pf.targets, Excludes: pf.excludes, Progress: prog.update, ShowPII: pf.showPII,
 	})
 	prog.done()
 	return cfg, p, append(diags, pdiags...)
