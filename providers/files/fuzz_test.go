@@ -9,10 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald/providers"
 )
@@ -168,44 +166,4 @@ func FuzzJSONL(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestArena checks that values boxed by an arena are ordinary values.
-func TestArena(t *testing.T) {
-	var a arena
-	type pair struct{ boxed, plain any }
-	var kept []pair
-	for i := range 3 * chunkSize {
-		s := strings.Repeat("s", i%7+1) + fmt.Sprint(i)
-		f := float64(i) / 3
-		n := int64(i) - 100
-		d := time.Duration(i) * time.Second
-		ts := time.Unix(int64(i)*1000, 0).UTC()
-		kept = append(kept, pair{a.str(s), s}, pair{a.float64(f), f}, pair{a.int64(n), n}, pair{a.duration(d), d}, pair{a.time(ts), ts})
-		if i%100 == 0 {
-			runtime.GC()
-		}
-	}
-	runtime.GC()
-	m := map[any]int{}
-	for i, p := range kept {
-		if p.boxed != p.plain || !reflect.DeepEqual(p.boxed, p.plain) || fmt.Sprint(p.boxed) != fmt.Sprint(p.plain) {
-			t.Fatalf("boxed %#v, want %#v", p.boxed, p.plain)
-		}
-		if reflect.TypeOf(p.boxed) != reflect.TypeOf(p.plain) {
-			t.Fatalf("boxed %T, want %T", p.boxed, p.plain)
-		}
-		m[p.boxed] = i
-		if m[p.plain] != i {
-			t.Fatalf("a boxed value is not the same map key as its plain value")
-		}
-	}
-	switch v := kept[0].boxed.(type) {
-	case string:
-		if v != "s0" {
-			t.Fatalf("type switch gives %q", v)
-		}
-	default:
-		t.Fatalf("type switch gives %T", v)
-	}
 }

@@ -158,14 +158,14 @@ func (j *jsonlReader) value(p *jparser, idx int) (v any, bad *providers.RowError
 		}
 		switch k {
 		case kString:
-			return j.typer.arena.str(num), nil, nil
+			return num, nil, nil
 		case kInt:
 			if n, err := strconv.ParseInt(num, 10, 64); err == nil {
-				return j.typer.arena.int64(n), nil, nil
+				return n, nil, nil
 			}
 		case kDouble:
 			if f, err := strconv.ParseFloat(num, 64); err == nil {
-				return j.typer.arena.float64(f), nil, nil
+				return f, nil, nil
 			}
 		}
 		v, err := providers.ConvertValue(t, json.Number(num))

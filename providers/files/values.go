@@ -48,7 +48,6 @@ type typer struct {
 	kinds   []int
 	parsers []func(string) (any, error) // the slow path, and error messages
 	caches  []*strCache                 // per string field, nil once it stops paying
-	arena   arena
 }
 
 func newTyper(lay *providers.Layout) typer {
@@ -106,7 +105,7 @@ func (t *typer) cached(i int, s string) (any, bool) {
 
 // str returns the value of string field i, s (not empty), remembering it.
 func (t *typer) str(i int, s string) any {
-	v := t.arena.str(s)
+	v := any(s)
 	if c := t.caches[i]; c != nil {
 		e := &c.slots[slot(s)]
 		e.s, e.v = s, v
@@ -123,19 +122,19 @@ func (t *typer) parse(i int, s string) (any, error) {
 	switch t.kinds[i] {
 	case kInt:
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return t.arena.int64(n), nil
+			return n, nil
 		}
 	case kDouble:
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return t.arena.float64(f), nil
+			return f, nil
 		}
 	case kTimestamp:
 		if ts, err := providers.ParseTimestamp(s); err == nil {
-			return t.arena.time(ts), nil
+			return ts, nil
 		}
 	case kDuration:
 		if d, err := time.ParseDuration(s); err == nil {
-			return t.arena.duration(d), nil
+			return d, nil
 		}
 	case kBool:
 		switch s {
@@ -167,84 +166,3 @@ func (t *typer) text(i int, s string) (any, error) {
 // view returns b as a string without copying it; the string is valid while
 // b is unchanged and must not be kept.
 func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-
-// An arena holds the values of many records, so that putting a value in a
-// Record's []any does not allocate each time: Go boxes a string, a float64
-// or a time.Time in an interface by copying it to the heap, and at ten
-// fields a row that would be most of the allocations of a scan. The arena
-// instead copies values into chunks and makes interfaces that point into
-// them, which is what the runtime itself does, one value at a time.
-//
-// A value is never changed once an interface points to it (full chunks are
-// dropped, not reused), so the interfaces behave exactly like ordinary
-// ones. A value kept after a scan keeps its chunk (chunkSize values) alive.
-type arena struct {
-	strs  []string
-	words []uint64 // float64, int64 and time.Duration, by their bits
-	times []time.Time
-}
-
-// chunkSize is how many values of one kind an arena allocates at once.
-const chunkSize = 256
-
-// eface is the layout of an interface value (runtime.eface): its type, and
-// a pointer to its value for every type that is not pointer-shaped.
-type eface struct {
-	typ  unsafe.Pointer
-	data unsafe.Pointer
-}
-
-func typeWord(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
-
-var (
-	stringType   = typeWord("")
-	int64Type    = typeWord(int64(0))
-	float64Type  = typeWord(float64(0))
-	durationType = typeWord(time.Duration(0))
-	timeType     = typeWord(time.Time{})
-)
-
-// box returns the interface of type typ whose value is at p.
-func box(typ, p unsafe.Pointer) (v any) {
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = typ, p
-	return v
-}
-
-func (a *arena) str(s string) any {
-	if len(a.strs) == 0 {
-		a.strs = make([]string, chunkSize)
-	}
-	p := &a.strs[0]
-	a.strs = a.strs[1:]
-	*p = s
-	return box(stringType, unsafe.Pointer(p))
-}
-
-func (a *arena) word(typ unsafe.Pointer, w uint64) any {
-	if len(a.words) == 0 {
-		a.words = make([]uint64, chunkSize)
-	}
-	p := &a.words[0]
-	a.words = a.words[1:]
-	*p = w
-	return box(typ, unsafe.Pointer(p))
-}
-
-func (a *arena) int64(n int64) any { return a.word(int64Type, uint64(n)) }
-
-func (a *arena) float64(f float64) any {
-	return a.word(float64Type, *(*uint64)(unsafe.Pointer(&f)))
-}
-
-func (a *arena) duration(d time.Duration) any { return a.word(durationType, uint64(d)) }
-
-func (a *arena) time(t time.Time) any {
-	if len(a.times) == 0 {
-		a.times = make([]time.Time, chunkSize)
-	}
-	p := &a.times[0]
-	a.times = a.times[1:]
-	*p = t
-	return box(timeType, unsafe.Pointer(p))
-}
