@@ -6,5 +6,8 @@ package all
 
 import (
 	_ "github.com/heraldhq/herald/providers/files"    // files: CSV and JSONL tables
+	_ "github.com/heraldhq/herald/providers/outbox"   // outbox: messages written to a directory
 	_ "github.com/heraldhq/herald/providers/postgres" // postgres: tables and queries
+	_ "github.com/heraldhq/herald/providers/smtp"     // smtp: e-mail through an SMTP server
+	_ "github.com/heraldhq/herald/providers/webhook"  // webhook: signed JSON POSTs
 )
