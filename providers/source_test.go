@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,10 +235,16 @@ func (f *fakeSource) Scan(context.Context, int, func([]providers.Record) error) 
 }
 func (f *fakeSource) Close() error { return nil }
 
-func TestRegistry(t *testing.T) {
+// registerFake registers the fake source type once per test binary, so the
+// test can run with -count > 1.
+var registerFake = sync.OnceFunc(func() {
 	providers.RegisterSource("test_fake", func(_ context.Context, req providers.SourceRequest) (providers.Source, error) {
 		return &fakeSource{req}, nil
 	})
+})
+
+func TestRegistry(t *testing.T) {
+	registerFake()
 	src := &lang.Source{Name: "customers", Table: "x"}
 	s, err := providers.OpenSource(context.Background(), providers.SourceRequest{Provider: &lang.Provider{Type: "test_fake", Name: "a"}, Source: src})
 	if err != nil {
