@@ -5,9 +5,11 @@
 package all
 
 import (
-	_ "github.com/heraldhq/herald/providers/files"    // files: CSV and JSONL tables
-	_ "github.com/heraldhq/herald/providers/outbox"   // outbox: messages written to a directory
-	_ "github.com/heraldhq/herald/providers/postgres" // postgres: tables and queries
-	_ "github.com/heraldhq/herald/providers/smtp"     // smtp: e-mail through an SMTP server
-	_ "github.com/heraldhq/herald/providers/webhook"  // webhook: signed JSON POSTs
+	_ "github.com/heraldhq/herald/providers/files"     // files: CSV and JSONL tables
+	_ "github.com/heraldhq/herald/providers/mailchimp" // mailchimp: e-mail through Mailchimp Transactional (Mandrill)
+	_ "github.com/heraldhq/herald/providers/outbox"    // outbox: messages written to a directory
+	_ "github.com/heraldhq/herald/providers/postgres"  // postgres: tables and queries
+	_ "github.com/heraldhq/herald/providers/smtp"      // smtp: e-mail through an SMTP server
+	_ "github.com/heraldhq/herald/providers/twilio"    // twilio: SMS through Twilio Programmable Messaging
+	_ "github.com/heraldhq/herald/providers/webhook"   // webhook: signed JSON POSTs
 )
