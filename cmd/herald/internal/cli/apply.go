@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ Exit codes: 0 success; 1 error, a stale plan, or a provider paused.`,
 				p   *planner.Plan
 			)
 			if len(args) == 1 {
+				if len(pf.targets)+len(pf.excludes) > 0 || pf.now != "" {
+					return a.fail("-target, -exclude and -now are for planning: a saved plan is applied as it is")
+				}
 				var err error
 				p, err = planner.ReadFile(a.path(args[0]))
 				if err != nil {
@@ -109,6 +113,19 @@ Exit codes: 0 success; 1 error, a stale plan, or a provider paused.`,
 					fmt.Fprintln(a.stdout)
 				}
 			}
+			// A plan made here is kept until it is applied, so that an
+			// interrupted apply can be resumed with it.
+			saved := ""
+			if len(args) == 0 {
+				saved = filepath.Join(".herald", "plans", executor.PlanID(p)+".herald")
+				if err := os.MkdirAll(filepath.Dir(a.path(saved)), 0o755); err == nil {
+					if err := p.WriteFile(a.path(saved)); err != nil {
+						saved = ""
+					}
+				} else {
+					saved = ""
+				}
+			}
 			st, err := state.Open(ctx, a.dir(), cfg.Herald.State)
 			if err != nil {
 				return a.fail("opening the state: %v", err)
@@ -124,11 +141,15 @@ Exit codes: 0 success; 1 error, a stale plan, or a provider paused.`,
 			view.finish()
 			var stale *executor.StaleError
 			var locked *state.LockedError
+			if saved != "" && (errors.As(err, &stale) || errors.As(err, &locked)) {
+				os.Remove(a.path(saved)) // nothing was applied
+				saved = ""
+			}
 			switch {
+			case asJSON && (errors.As(err, &stale) || errors.As(err, &locked)):
+				a.jsonEvent(executor.Event{Type: "apply_done", Time: time.Now().UTC(), Result: res, Error: err.Error()})
+				return exitCode(1)
 			case errors.As(err, &stale):
-				if asJSON {
-					return exitCode(1)
-				}
 				fmt.Fprintln(a.stderr, "Error: the plan is stale: it was made against a state or files that have changed since, so it is not what was reviewed.")
 				for _, r := range stale.Reasons {
 					fmt.Fprintf(a.stderr, "  - %s\n", r)
@@ -136,16 +157,20 @@ Exit codes: 0 success; 1 error, a stale plan, or a provider paused.`,
 				fmt.Fprintln(a.stderr, "Run herald plan again, review it, and apply the new plan.")
 				return exitCode(1)
 			case errors.As(err, &locked):
-				if !asJSON {
-					fmt.Fprintf(a.stderr, "Error: %v\n", err)
-				}
+				fmt.Fprintf(a.stderr, "Error: %v\n", err)
 				return exitCode(1)
 			}
 			if !asJSON {
 				a.writeApplySummary(a.stdout, res, err)
 			}
 			if err != nil {
+				if saved != "" && !asJSON {
+					fmt.Fprintf(a.stdout, "The plan is saved in %s: herald apply %s resumes it.\n", saved, saved)
+				}
 				return exitCode(1)
+			}
+			if saved != "" {
+				os.Remove(a.path(saved))
 			}
 			return nil
 		},
@@ -253,6 +278,9 @@ func (a *app) writeApplySummary(w io.Writer, res *executor.Result, err error) {
 		for _, v := range c.Variants {
 			fmt.Fprintf(w, "    %-10s %s\n", v.Name, countsLine(v.Counts))
 		}
+	}
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
 	}
 	t := res.Totals()
 	if err != nil {
