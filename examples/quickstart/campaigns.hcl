@@ -69,3 +69,29 @@ campaign "first_snow_sms" {
     timezone = "recipient"
   }
 }
+
+# No schedule: it goes out when the plan is applied (e-mail has no quiet
+# hours in consent.hcl, so nothing waits).
+campaign "gear_guide" {
+  description = "Winter gear guide for regulars in North America, sent on apply."
+  owner       = "content@acme-outdoor.example"
+  labels      = ["winter", "content"]
+
+  audience    = segment.north_america_regulars
+  exclude     = [segment.open_support_cases]
+  channel     = "email"
+  via         = provider.outbox.local
+  template    = template.gear_guide
+  purpose     = "marketing"
+  legal_basis = "consent"
+
+  frequency_cap {
+    limit = 2
+    per   = "168h"
+  }
+
+  utm {
+    source = "herald"
+    medium = "email"
+  }
+}

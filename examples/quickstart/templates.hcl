@@ -30,3 +30,9 @@ template "first_snow_sms" {
   channel = "sms"
   body    = "{{ sender.name }}: First snow! 20% off winter boots and jackets until Sunday: https://acme-outdoor.example/snow Reply STOP to opt out."
 }
+
+template "gear_guide" {
+  channel = "email"
+  subject = "Your winter gear guide, {{ customer.first_name ?? \"friend\" }}"
+  html    = file("templates/gear_guide.html")
+}
