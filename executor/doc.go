@@ -86,8 +86,10 @@
 // as a deletion; applying that plan abandons the interrupted apply (its
 // pending messages are not sent).
 //
-// An SQLite state lock outlives a killed process: run herald force-unlock
-// with the lock ID the error names, then apply the plan again.
+// A killed apply's lock does not block the resume: PostgreSQL releases it
+// with the session, and on SQLite the next Lock on the same host sees that
+// the holder's process is gone and takes it over (a holder on another host
+// needs herald force-unlock).
 //
 // # Delivery
 //

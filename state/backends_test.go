@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -238,5 +239,43 @@ func BenchmarkRecordSends(b *testing.B) {
 			}
 			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
 		})
+	}
+}
+
+// TestSQLiteDeadHolder: a lock left by a process on this host that no
+// longer exists is taken over; one held by a live process is not.
+func TestSQLiteDeadHolder(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("cannot start a process to outlive: %v", err)
+	}
+	dead := cmd.ProcessState.Pid()
+	for _, tc := range []struct {
+		pid  int
+		free bool
+	}{{dead, true}, {1, false}} {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM locks`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO locks (id, lock_id, who, operation, created, pid) VALUES (1, 'old', ?, 'apply', 0, ?)`, whoAmI(), tc.pid); err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := s.Lock(ctx, NewLockInfo("apply"))
+		var locked *LockedError
+		switch {
+		case tc.free && err != nil:
+			t.Errorf("pid %d is gone, but its lock was kept: %v", tc.pid, err)
+		case !tc.free && !errors.As(err, &locked):
+			t.Errorf("pid %d is alive, but Lock returned %v", tc.pid, err)
+		}
+		if unlock != nil {
+			unlock()
+		}
 	}
 }

@@ -131,7 +131,18 @@ func (s *SQLite) Lock(ctx context.Context, info LockInfo) (func() error, error) 
 		return nil, err
 	}
 	if holder != nil {
-		return nil, &LockedError{Holder: *holder}
+		gone, err := sqliteHolderGone(ctx, tx, holder)
+		if err != nil {
+			return nil, err
+		}
+		if !gone {
+			return nil, &LockedError{Holder: *holder}
+		}
+		// The holder was a process on this machine that no longer exists
+		// (killed, or the machine restarted): its lock protects nothing.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM locks WHERE id = 1 AND lock_id = ?`, holder.ID); err != nil {
+			return nil, fmt.Errorf("locking state: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO locks (id, lock_id, who, operation, created, pid) VALUES (1, ?, ?, ?, ?, ?)`,
 		info.ID, info.Who, info.Operation, info.Created.UnixMicro(), os.Getpid()); err != nil {
@@ -184,6 +195,22 @@ func sqliteHolder(ctx context.Context, q queryer) (*LockInfo, error) {
 	}
 	h.Created = time.UnixMicro(created).UTC()
 	return &h, nil
+}
+
+// sqliteHolderGone reports whether the lock's holder was a process on this
+// host that has since died. A holder on another host, or one whose process
+// cannot be checked, is taken to be alive: only force-unlock frees it.
+func sqliteHolderGone(ctx context.Context, q queryer, h *LockInfo) (bool, error) {
+	var pid int
+	if err := q.QueryRowContext(ctx, `SELECT pid FROM locks WHERE id = 1`).Scan(&pid); err != nil {
+		return false, fmt.Errorf("reading state lock: %w", err)
+	}
+	_, host, _ := strings.Cut(h.Who, "@")
+	me, err := os.Hostname()
+	if err != nil || pid <= 0 || pid == os.Getpid() || host != me {
+		return false, nil
+	}
+	return !processAlive(pid), nil
 }
 
 // LockHolder implements Backend.

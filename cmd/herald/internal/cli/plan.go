@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/user"
 	"sync"
 	"time"
 
@@ -41,15 +39,9 @@ func (pf *planFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&pf.showPII, "show-pii", false, "list a few recipients of each campaign with their e-mail address or phone number (never saved in a plan file)")
 }
 
-// who names this process for the state lock: user@host.
-func who() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
-}
+
+// who names this process for a state lock, as the state package does.
+func who() string { return state.NewLockInfo("").Who }
 
 // loadForPlan loads the configuration and opens its state, reporting what
 // went wrong as diagnostics. The caller closes the backend.
@@ -114,7 +106,7 @@ func (a *app) makePlan(ctx context.Context, pf *planFlags) (*lang.Config, *plann
 		return cfg, nil, diags
 	}
 	defer st.Close()
-	unlock, err := st.Lock(ctx, state.LockInfo{Who: who(), Operation: "plan", Created: time.Now().UTC()})
+	unlock, err := st.Lock(ctx, state.NewLockInfo("plan"))
 	if err != nil {
 		return cfg, nil, append(diags, diag.Error(diag.StateError, nil, "The state is locked", err.Error()))
 	}
