@@ -102,7 +102,8 @@
 // 20 times in a row is paused: what it has not sent stays pending, the
 // apply ends with ErrPaused, and applying the same plan again resumes.
 //
-// Ad-audience membership sync is not implemented yet: an audience's object
-// is written, its membership changes are not (the Result warns), and the
-// next plan shows them again.
+// Ad audiences are synced after the plan's consent and suppression are
+// checked again: removals first, then additions, in the platform's batch
+// size, each batch recorded in the state once the platform accepted it.
+// The platform's audience id is kept in the audience object's ProviderID.
 package executor

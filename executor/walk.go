@@ -160,12 +160,7 @@ func (x *executor) vertex(ctx context.Context, c *planner.Change) (err error) {
 	case "campaign":
 		return x.campaign(ctx, c, obj)
 	case "audience":
-		if a := c.Audience; a != nil && len(a.AddIDs)+len(a.RemoveIDs) > 0 {
-			// The membership is left out of the state, so the next plan
-			// shows it again, rather than recorded as synced when it was
-			// not.
-			x.res.warn(fmt.Sprintf("%s: %d members to add and %d to remove were not synced: syncing ad audiences is not implemented in this version of herald; the next plan shows them again", c.Address, len(a.AddIDs), len(a.RemoveIDs)))
-		}
+		return x.audience(ctx, c, obj)
 	case "trigger":
 		obj.Status = "active"
 	}

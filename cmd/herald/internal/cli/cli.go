@@ -106,6 +106,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.initCmd(),
 		a.versionCmd(),
 		a.stateCmd(), a.forceUnlockCmd(),
+		a.ingestCmd(),
 	)
 	return root
 }

@@ -39,7 +39,6 @@ func (pf *planFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&pf.showPII, "show-pii", false, "list a few recipients of each campaign with their e-mail address or phone number (never saved in a plan file)")
 }
 
-
 // who names this process for a state lock, as the state package does.
 func who() string { return state.NewLockInfo("").Who }
 

@@ -1,0 +1,280 @@
+package googleads
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/heraldhq/herald/lang"
+	"github.com/heraldhq/herald/providers"
+	"github.com/heraldhq/herald/providers/adhash"
+)
+
+const (
+	devToken = "dev-token-XYZ"
+	refresh  = "1//refresh-secret"
+	secret   = "client-secret-abc"
+)
+
+type request struct {
+	method, path string
+	header       http.Header
+	body         string
+}
+
+// platform answers as the Google Ads REST API and Google's OAuth token
+// endpoint document.
+type platform struct {
+	mu       sync.Mutex
+	reqs     []request
+	tokens   int
+	jobs     int
+	throttle int
+	fail     string
+}
+
+func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reqs = append(p.reqs, request{r.Method, r.URL.Path, r.Header.Clone(), string(b)})
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/token" {
+		f, _ := url.ParseQuery(string(b))
+		if f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != refresh || f.Get("client_secret") != secret {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"invalid_grant","error_description":"Bad Request"}`)
+			return
+		}
+		p.tokens++
+		fmt.Fprintf(w, `{"access_token":"ya29.token%d","expires_in":3599,"token_type":"Bearer"}`, p.tokens)
+		return
+	}
+	if p.throttle > 0 {
+		p.throttle--
+		w.Header().Set("Retry-After", "4")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}`)
+		return
+	}
+	if p.fail != "" {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, p.fail)
+		return
+	}
+	switch {
+	case r.URL.Path == "/v26/customers/1234567890/userLists:mutate":
+		io.WriteString(w, `{"results":[{"resourceName":"customers/1234567890/userLists/555"}]}`)
+	case r.URL.Path == "/v26/customers/1234567890/offlineUserDataJobs:create":
+		p.jobs++
+		fmt.Fprintf(w, `{"resourceName":"customers/1234567890/offlineUserDataJobs/%d"}`, 900+p.jobs)
+	case strings.HasSuffix(r.URL.Path, ":addOperations"):
+		io.WriteString(w, `{}`)
+	case strings.HasSuffix(r.URL.Path, ":run"):
+		io.WriteString(w, `{"name":"customers/1234567890/operations/abc"}`)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":{"code":404,"message":"not found","status":"NOT_FOUND"}}`)
+	}
+}
+
+func open(t *testing.T, endpoint string, extra map[string]cty.Value) *Audience {
+	t.Helper()
+	attrs := map[string]cty.Value{
+		"customer_id":       cty.StringVal("123-456-7890"),
+		"login_customer_id": cty.StringVal("999-000-1111"),
+		"developer_token":   cty.StringVal(devToken),
+		"client_id":         cty.StringVal("cid.apps.googleusercontent.com"),
+		"client_secret":     cty.StringVal(secret),
+		"refresh_token":     cty.StringVal(refresh),
+		"endpoint":          cty.StringVal(endpoint),
+	}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	a, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "google_ads", Name: "main", Attributes: attrs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.c.Sleep = func(context.Context, time.Duration) error { return nil }
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func TestEnsureAddRemove(t *testing.T) {
+	p := &platform{}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, nil)
+	ctx := context.Background()
+	id, err := a.Ensure(ctx, "lapsed_seed", "")
+	if err != nil || id != "customers/1234567890/userLists/555" {
+		t.Fatalf("Ensure = %q, %v", id, err)
+	}
+	ms := []providers.Member{
+		{CustomerID: "a", Email: " Cloudy.SanFrancisco+shopping@gmail.com", Phone: "+1 (800) 555-0100"},
+		{CustomerID: "b", Email: "user.name+NYC@Example.com"},
+		{CustomerID: "c", Phone: "(800) 555-0100"}, // no country code: nothing left to send
+	}
+	if err := a.Add(ctx, id, ms); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Remove(ctx, id, ms[1:2]); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, r := range p.reqs {
+		paths = append(paths, r.method+" "+r.path)
+		if strings.Contains(strings.ToLower(r.body), "example.com") || strings.Contains(strings.ToLower(r.body), "gmail") || strings.Contains(r.body, "8005550100") {
+			t.Fatalf("a raw identifier left in %s", r.path)
+		}
+		if r.path == "/token" {
+			continue
+		}
+		h := r.header
+		if h.Get("Authorization") != "Bearer ya29.token1" || h.Get("Developer-Token") != devToken || h.Get("Login-Customer-Id") != "9990001111" {
+			t.Errorf("%s: headers %v", r.path, h)
+		}
+	}
+	want := []string{
+		"POST /token",
+		"POST /v26/customers/1234567890/userLists:mutate",
+		"POST /v26/customers/1234567890/offlineUserDataJobs:create",
+		"POST /v26/customers/1234567890/offlineUserDataJobs/901:addOperations",
+		"POST /v26/customers/1234567890/offlineUserDataJobs/901:run",
+		"POST /v26/customers/1234567890/offlineUserDataJobs:create",
+		"POST /v26/customers/1234567890/offlineUserDataJobs/902:addOperations",
+		"POST /v26/customers/1234567890/offlineUserDataJobs/902:run",
+	}
+	if strings.Join(paths, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(paths, "\n"), strings.Join(want, "\n"))
+	}
+	var create struct {
+		Operations []struct {
+			Create map[string]any `json:"create"`
+		} `json:"operations"`
+	}
+	json.Unmarshal([]byte(p.reqs[1].body), &create)
+	cr := create.Operations[0].Create
+	if cr["name"] != "lapsed_seed" || fmt.Sprint(cr["crmBasedUserList"]) != "map[dataSourceType:FIRST_PARTY uploadKeyType:CONTACT_INFO]" {
+		t.Errorf("user list %v", cr)
+	}
+	var job struct {
+		Job struct {
+			Type string `json:"type"`
+			Meta struct {
+				UserList string `json:"userList"`
+			} `json:"customerMatchUserListMetadata"`
+		} `json:"job"`
+	}
+	json.Unmarshal([]byte(p.reqs[2].body), &job)
+	if job.Job.Type != "CUSTOMER_MATCH_USER_LIST" || job.Job.Meta.UserList != id {
+		t.Errorf("job %+v", job)
+	}
+	var add struct{ Operations []Operation }
+	json.Unmarshal([]byte(p.reqs[3].body), &add)
+	wantOps := []Operation{
+		{Create: &UserData{[]UserIdentifier{{HashedEmail: adhash.Hash("cloudysanfrancisco@gmail.com")}, {HashedPhoneNumber: adhash.Hash("+18005550100")}}}},
+		{Create: &UserData{[]UserIdentifier{{HashedEmail: adhash.Hash("user.name+nyc@example.com")}}}},
+	}
+	got, _ := json.Marshal(add.Operations)
+	exp, _ := json.Marshal(wantOps)
+	if string(got) != string(exp) {
+		t.Errorf("operations\n%s\nwant\n%s", got, exp)
+	}
+	var rm struct{ Operations []Operation }
+	json.Unmarshal([]byte(p.reqs[6].body), &rm)
+	if len(rm.Operations) != 1 || rm.Operations[0].Remove == nil || rm.Operations[0].Create != nil {
+		t.Errorf("remove operations %+v", rm.Operations)
+	}
+}
+
+func TestIdentifierLimit(t *testing.T) {
+	p := &platform{}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, map[string]cty.Value{"access_token": cty.StringVal("ya29.fixed")})
+	ms := make([]providers.Member, 60000) // one e-mail each, no phone
+	for i := range ms {
+		ms[i] = providers.Member{CustomerID: fmt.Sprint(i), Email: fmt.Sprintf("p%d@example.com", i)}
+	}
+	ops := a.Operations(false, ms)
+	ops = append(ops, ops...) // 120,000 identifiers: two requests
+	if err := a.job(context.Background(), "customers/1/userLists/2", ops); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	for _, r := range p.reqs {
+		if r.header.Get("Authorization") != "Bearer ya29.fixed" {
+			t.Fatalf("auth %q", r.header.Get("Authorization"))
+		}
+		if strings.HasSuffix(r.path, ":addOperations") {
+			var in struct{ Operations []Operation }
+			json.Unmarshal([]byte(r.body), &in)
+			sizes = append(sizes, len(in.Operations))
+		}
+	}
+	if fmt.Sprint(sizes) != "[100000 20000]" {
+		t.Errorf("addOperations sizes %v, want [100000 20000]", sizes)
+	}
+	if p.tokens != 0 {
+		t.Errorf("access_token given, yet %d token exchanges", p.tokens)
+	}
+	if a.BatchSize()*2 > MaxIdentifiers {
+		t.Errorf("BatchSize %d: two identifiers each exceed %d", a.BatchSize(), MaxIdentifiers)
+	}
+}
+
+func TestRetryAndErrors(t *testing.T) {
+	p := &platform{throttle: 1}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, nil)
+	if _, err := a.Ensure(context.Background(), "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.c.Waited) != 1 || a.c.Waited[0] < 4*time.Second {
+		t.Errorf("waits %v", a.c.Waited)
+	}
+	p.fail = `{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure","errors":[{"errorCode":{"userListError":"NAME_ALREADY_USED"},"message":"Name is already being used for another user list ` + devToken + ` x@example.com"}],"requestId":"req-42"}]}}`
+	_, err := a.Ensure(context.Background(), "x", "")
+	if err == nil || strings.Contains(err.Error(), devToken) || strings.Contains(err.Error(), "x@example.com") ||
+		!strings.Contains(err.Error(), "INVALID_ARGUMENT") || !strings.Contains(err.Error(), "request id req-42") {
+		t.Errorf("err = %v", err)
+	}
+	if err := a.Add(context.Background(), "customers/1/userLists/x", nil); err == nil {
+		t.Error("a bad list name was accepted")
+	}
+}
+
+func TestOpen(t *testing.T) {
+	for _, c := range []struct {
+		attrs map[string]cty.Value
+		want  string
+	}{
+		{map[string]cty.Value{"customer_id": cty.StringVal("1"), "access_token": cty.StringVal("t")}, "developer_token is required"},
+		{map[string]cty.Value{"customer_id": cty.StringVal("1"), "developer_token": cty.StringVal("d")}, "no credentials"},
+		{map[string]cty.Value{"customer_id": cty.StringVal("1"), "developer_token": cty.UnknownVal(cty.String), "access_token": cty.StringVal("t")}, "developer_token is not set: set the environment variable GOOGLE_ADS_DEVELOPER_TOKEN"},
+		{map[string]cty.Value{"customer_id": cty.StringVal("abc"), "developer_token": cty.StringVal("d"), "access_token": cty.StringVal("t")}, "customer_id must be"},
+	} {
+		_, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "google_ads", Name: "g", Attributes: c.attrs, EnvVars: []string{"GOOGLE_ADS_DEVELOPER_TOKEN"}}})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Open = %v, want %q", err, c.want)
+		}
+	}
+	a, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "google_ads", Name: "g", Attributes: map[string]cty.Value{
+		"customer_id": cty.StringVal("1"), "developer_token": cty.StringVal("d"), "access_token": cty.StringVal("t")}}})
+	if err != nil || a.base != "https://googleads.googleapis.com/v26" || a.tokenURL != DefaultTokenURL {
+		t.Errorf("defaults: %v, %q, %q", err, a.base, a.tokenURL)
+	}
+}
