@@ -37,12 +37,15 @@ fuzz:
 
 demo: build
 	./bin/herald -chdir examples/quickstart validate
-	./bin/herald -chdir examples/quickstart plan -out plan.herald
+	./bin/herald -chdir examples/quickstart plan
+	@echo
+	@echo "Applying everything but the ad audience, which needs Google Ads credentials:"
+	./bin/herald -chdir examples/quickstart plan -exclude=audience -out plan.herald > /dev/null
 	./bin/herald -chdir examples/quickstart apply plan.herald
 	@echo
-	@echo "The messages are in examples/quickstart/.herald/outbox (one .eml per e-mail) and"
-	@echo "examples/quickstart/.herald/outbox-sms/messages.jsonl; scheduled sends wait in the"
-	@echo "ledger for the runner. Run make demo again and the plan has nothing left to send."
+	@echo "The messages are in examples/quickstart/.herald/outbox (one .eml per e-mail);"
+	@echo "scheduled sends wait in the ledger for the runner. Run make demo again and the"
+	@echo "plan has nothing left to send."
 
 bench:
 	@mkdir -p bench
