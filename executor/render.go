@@ -9,7 +9,6 @@ import (
 	"html"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,110 +22,6 @@ import (
 	"github.com/heraldhq/herald/lang/template"
 	"github.com/heraldhq/herald/providers"
 )
-
-// messageProvider makes the customer schema, sender and recipient CEL
-// object types whose values implement lang.Record: the same types lang
-// checked the template holes against.
-type messageProvider struct {
-	*types.Registry
-	objects map[string]map[string]*types.Type
-}
-
-func newMessageProvider(customer *lang.Schema) (*messageProvider, error) {
-	reg, err := types.NewRegistry()
-	if err != nil {
-		return nil, err
-	}
-	p := &messageProvider{Registry: reg, objects: map[string]map[string]*types.Type{}}
-	str := func(names []string) map[string]*types.Type {
-		m := map[string]*types.Type{}
-		for _, n := range names {
-			m[n] = types.StringType
-		}
-		return m
-	}
-	p.objects[lang.SenderType] = str(lang.SenderFields)
-	p.objects[lang.RecipientType] = str(lang.RecipientFields)
-	if customer != nil {
-		fields := map[string]*types.Type{}
-		for _, f := range customer.Fields {
-			fields[f.Name] = celType(f.Type)
-		}
-		p.objects[lang.SchemaTypePrefix+customer.Name] = fields
-	}
-	return p, nil
-}
-
-func celType(t *lang.FieldType) *types.Type {
-	if t == nil {
-		return types.StringType
-	}
-	switch t.Kind {
-	case "int":
-		return types.IntType
-	case "double":
-		return types.DoubleType
-	case "bool":
-		return types.BoolType
-	case "timestamp":
-		return types.TimestampType
-	case "duration":
-		return types.DurationType
-	case "list":
-		return types.NewListType(celType(t.Elem))
-	case "map":
-		return types.NewMapType(types.StringType, celType(t.Elem))
-	}
-	return types.StringType
-}
-
-func (p *messageProvider) FindStructType(name string) (*types.Type, bool) {
-	if _, ok := p.objects[name]; ok {
-		return types.NewTypeTypeWithParam(types.NewObjectType(name)), true
-	}
-	return p.Registry.FindStructType(name)
-}
-
-func (p *messageProvider) FindStructFieldNames(name string) ([]string, bool) {
-	if fields, ok := p.objects[name]; ok {
-		names := make([]string, 0, len(fields))
-		for n := range fields {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return names, true
-	}
-	return p.Registry.FindStructFieldNames(name)
-}
-
-func (p *messageProvider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
-	fields, ok := p.objects[name]
-	if !ok {
-		return p.Registry.FindStructFieldType(name, field)
-	}
-	t, ok := fields[field]
-	if !ok {
-		return nil, false
-	}
-	return &types.FieldType{
-		Type: t,
-		IsSet: func(target any) bool {
-			if r, ok := target.(lang.Record); ok {
-				_, set := r.Field(field)
-				return set
-			}
-			return false
-		},
-		GetFrom: func(target any) (any, error) {
-			if r, ok := target.(lang.Record); ok {
-				if v, set := r.Field(field); set {
-					return v, nil
-				}
-			}
-			return nil, fmt.Errorf("no such key: %s", field)
-		},
-	}, true
-}
 
 // strRecord is sender or recipient: string fields by name.
 type strRecord map[string]string
@@ -187,7 +82,11 @@ type renderer struct {
 }
 
 func newRenderer(cfg *lang.Config) (*renderer, error) {
-	p, err := newMessageProvider(cfg.CustomerSchema)
+	schemas := map[string]*lang.Schema{}
+	if cfg.CustomerSchema != nil {
+		schemas[cfg.CustomerSchema.Name] = cfg.CustomerSchema
+	}
+	p, err := lang.CELTypeProvider(schemas)
 	if err != nil {
 		return nil, err
 	}

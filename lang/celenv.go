@@ -144,6 +144,14 @@ func (p *schemaProvider) FindStructFieldType(name, field string) (*types.FieldTy
 	}, true
 }
 
+// CELTypeProvider returns the CEL type provider that makes the given
+// schemas, sender and recipient object types whose values implement Record:
+// the types validate checked every expression against. Whoever evaluates
+// those expressions builds its environment with it.
+func CELTypeProvider(schemas map[string]*Schema) (types.Provider, error) {
+	return newSchemaProvider(schemas)
+}
+
 // fieldNames returns every field of every object type, for suggestions.
 func (p *schemaProvider) fieldNames() []string {
 	var names []string
