@@ -54,7 +54,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,9 +61,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/zclconf/go-cty/cty"
-
-	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/providers"
 	"github.com/heraldhq/herald/providers/webhook"
 )
@@ -116,7 +112,7 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 	ch := &Channel{name: "provider." + p.Address(), now: time.Now}
 	var firstErr error
 	attr := func(name string) string {
-		s, _, err := stringAttr(p, name)
+		s, _, err := providers.StringAttr(p, name)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -125,7 +121,6 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 	ch.key = attr("api_key")
 	ch.subaccount = attr("subaccount")
 	endpoint := attr("endpoint")
-	timeoutStr := attr("timeout")
 	if firstErr != nil {
 		return nil, firstErr
 	}
@@ -140,47 +135,10 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 		return nil, fmt.Errorf("%s: endpoint is not an http:// or https:// URL", ch.name)
 	}
 	ch.url = strings.TrimSuffix(u.String(), "/") + "/messages/send"
-	timeout := defaultTimeout
-	if timeoutStr != "" {
-		if timeout, err = lang.ParseDuration(timeoutStr); err != nil || timeout <= 0 {
-			return nil, fmt.Errorf("%s: timeout %q is not a positive duration", ch.name, timeoutStr)
-		}
-	}
-	conns := 16
-	if v, ok := p.Attributes["concurrency"]; ok && v.IsKnown() && !v.IsNull() && v.Type() == cty.Number {
-		if n, acc := v.AsBigFloat().Int64(); acc == big.Exact && n > 0 && n < 10000 {
-			conns = int(n)
-		}
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = conns
-	ch.client = &http.Client{
-		Transport: tr,
-		Timeout:   timeout,
-		// A redirect is not followed: the key is in the body.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	if ch.client, err = providers.HTTPClient(p, defaultTimeout); err != nil {
+		return nil, err
 	}
 	return ch, nil
-}
-
-// stringAttr is a string attribute of p and whether it is set. An
-// unknown value is an env() whose variable is not set.
-func stringAttr(p *lang.Provider, name string) (string, bool, error) {
-	v, ok := p.Attributes[name]
-	if !ok || v == cty.NilVal || v.IsNull() {
-		return "", false, nil
-	}
-	if !v.IsWhollyKnown() {
-		hint := "it comes from a value that is not known"
-		if len(p.EnvVars) > 0 {
-			hint = "set the environment variable " + strings.Join(p.EnvVars, " or ")
-		}
-		return "", false, fmt.Errorf("provider.%s: %s is not set: %s", p.Address(), name, hint)
-	}
-	if v.Type() != cty.String {
-		return "", false, fmt.Errorf("provider.%s: %s must be a string", p.Address(), name)
-	}
-	return v.AsString(), true, nil
 }
 
 // Request is the body of a messages/send call.

@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -112,7 +111,7 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 		return nil, errors.New("webhook: channel request without a provider")
 	}
 	ch := &Channel{name: "provider." + p.Address(), now: time.Now, headers: http.Header{}}
-	raw, _, err := stringAttr(p, "url")
+	raw, _, err := providers.StringAttr(p, "url")
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +121,7 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 		return nil, fmt.Errorf("%s: url is not an http:// or https:// URL", ch.name)
 	}
 	ch.url = u.String()
-	secret, set, err := stringAttr(p, "secret")
+	secret, set, err := providers.StringAttr(p, "secret")
 	if err != nil {
 		return nil, err
 	}
@@ -133,28 +132,8 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 	if err := ch.readHeaders(p); err != nil {
 		return nil, err
 	}
-	timeout := defaultTimeout
-	if s, _, err := stringAttr(p, "timeout"); err != nil {
+	if ch.client, err = providers.HTTPClient(p, defaultTimeout); err != nil {
 		return nil, err
-	} else if s != "" {
-		if timeout, err = lang.ParseDuration(s); err != nil || timeout <= 0 {
-			return nil, fmt.Errorf("%s: timeout %q is not a positive duration", ch.name, s)
-		}
-	}
-	conns := 16
-	if v, ok := p.Attributes["concurrency"]; ok && v.IsKnown() && !v.IsNull() && v.Type() == cty.Number {
-		if n, acc := v.AsBigFloat().Int64(); acc == big.Exact && n > 0 && n < 10000 {
-			conns = int(n)
-		}
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = conns
-	ch.client = &http.Client{
-		Transport: tr,
-		Timeout:   timeout,
-		// A redirect is not followed: the signed body would be sent, or
-		// dropped, somewhere the configuration does not name.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return ch, nil
 }
@@ -165,7 +144,7 @@ func (ch *Channel) readHeaders(p *lang.Provider) error {
 		return nil
 	}
 	if !v.IsWhollyKnown() {
-		_, _, err := stringAttr(p, "headers")
+		_, _, err := providers.StringAttr(p, "headers")
 		return err
 	}
 	if !v.Type().IsMapType() && !v.Type().IsObjectType() {
@@ -203,26 +182,6 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-// stringAttr is a string attribute of p and whether it is set. An
-// unknown value is an env() whose variable is not set.
-func stringAttr(p *lang.Provider, name string) (string, bool, error) {
-	v, ok := p.Attributes[name]
-	if !ok || v == cty.NilVal || v.IsNull() {
-		return "", false, nil
-	}
-	if !v.IsWhollyKnown() {
-		hint := "it comes from a value that is not known"
-		if len(p.EnvVars) > 0 {
-			hint = "set the environment variable " + strings.Join(p.EnvVars, " or ")
-		}
-		return "", false, fmt.Errorf("provider.%s: %s is not set: %s", p.Address(), name, hint)
-	}
-	if v.Type() != cty.String {
-		return "", false, fmt.Errorf("provider.%s: %s must be a string", p.Address(), name)
-	}
-	return v.AsString(), true, nil
 }
 
 // Send POSTs m once and maps the answer to an outcome (see the package
