@@ -88,9 +88,13 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 				c.Action = Update
 				if o.Kind == "campaign" && Started(old.Status) {
 					rng := campaignRange(cfg, o.Address)
+					why := "some recipients may already have it, so changing it now would send them a different campaign from the one reviewed"
+					if old.Status == "scheduled" {
+						why = "its recipients and messages are pinned in the ledger, waiting for their send time, as the plan that scheduled them was reviewed"
+					}
 					diags = append(diags, diag.Error(diag.CampaignStarted, rng,
 						fmt.Sprintf("%s has started sending and cannot be changed", o.Address),
-						fmt.Sprintf("Its state is %q: some recipients may already have it, so changing it now would send them a different campaign from the one reviewed. Undo the change, and create a new campaign block for the new message.", old.Status)))
+						fmt.Sprintf("Its state is %q: %s. Undo the change, and create a new campaign block for the new message.", old.Status, why)))
 				}
 			} else {
 				c.Action = NoOp
