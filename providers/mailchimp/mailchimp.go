@@ -62,6 +62,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald/providers"
+	"github.com/heraldhq/herald/providers/internal/httpx"
 	"github.com/heraldhq/herald/providers/webhook"
 )
 
@@ -110,19 +111,13 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 		return nil, errors.New("mailchimp: channel request without a provider")
 	}
 	ch := &Channel{name: "provider." + p.Address(), now: time.Now}
-	var firstErr error
-	attr := func(name string) string {
-		s, _, err := providers.StringAttr(p, name)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return s
-	}
+	at := &httpx.Attrs{P: p}
+	attr := at.Str
 	ch.key = attr("api_key")
 	ch.subaccount = attr("subaccount")
 	endpoint := attr("endpoint")
-	if firstErr != nil {
-		return nil, firstErr
+	if at.Err != nil {
+		return nil, at.Err
 	}
 	if ch.key == "" {
 		return nil, fmt.Errorf("%s: api_key is required", ch.name)

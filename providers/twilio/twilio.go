@@ -54,6 +54,7 @@ import (
 
 	"github.com/heraldhq/herald/providers"
 	"github.com/heraldhq/herald/providers/adhash"
+	"github.com/heraldhq/herald/providers/internal/httpx"
 	"github.com/heraldhq/herald/providers/webhook"
 )
 
@@ -105,14 +106,8 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 		return nil, errors.New("twilio: channel request without a provider")
 	}
 	ch := &Channel{name: "provider." + p.Address(), now: time.Now}
-	var firstErr error
-	attr := func(name string) string {
-		s, _, err := providers.StringAttr(p, name)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return s
-	}
+	at := &httpx.Attrs{P: p}
+	attr := at.Str
 	sid := attr("account_sid")
 	token := attr("auth_token")
 	apiKey := attr("api_key")
@@ -121,8 +116,8 @@ func Open(ctx context.Context, req providers.ChannelRequest) (*Channel, error) {
 	ch.serviceSID = attr("messaging_service_sid")
 	ch.statusCallback = attr("status_callback")
 	endpoint := attr("endpoint")
-	if firstErr != nil {
-		return nil, firstErr
+	if at.Err != nil {
+		return nil, at.Err
 	}
 	if sid == "" {
 		return nil, fmt.Errorf("%s: account_sid is required", ch.name)

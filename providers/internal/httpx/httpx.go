@@ -25,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/heraldhq/herald/lang"
+	"github.com/heraldhq/herald/providers"
 	"github.com/heraldhq/herald/providers/webhook"
 )
 
@@ -48,27 +49,11 @@ type Attrs struct {
 // Str is a string attribute of the block, "" when it is not set. An
 // unknown value is an env() whose variable is not set.
 func (a *Attrs) Str(name string) string {
-	v, ok := a.P.Attributes[name]
-	if !ok || v == cty.NilVal || v.IsNull() {
-		return ""
+	v, _, err := providers.StringAttr(a.P, name)
+	if err != nil && a.Err == nil {
+		a.Err = err
 	}
-	if !v.IsWhollyKnown() {
-		if a.Err == nil {
-			hint := "it comes from a value that is not known"
-			if len(a.P.EnvVars) > 0 {
-				hint = "set the environment variable " + strings.Join(a.P.EnvVars, " or ")
-			}
-			a.Err = fmt.Errorf("provider.%s: %s is not set: %s", a.P.Address(), name, hint)
-		}
-		return ""
-	}
-	if v.Type() != cty.String {
-		if a.Err == nil {
-			a.Err = fmt.Errorf("provider.%s: %s must be a string", a.P.Address(), name)
-		}
-		return ""
-	}
-	return strings.TrimSpace(v.AsString())
+	return strings.TrimSpace(v)
 }
 
 // num is a positive number attribute, def when it is not set.
