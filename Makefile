@@ -13,7 +13,11 @@ LDFLAGS  := $(if $(VERSION),-X github.com/heraldhq/herald/cmd/herald/internal/cl
 # define the function is skipped.
 FUZZ_TARGETS ?= ./lang/template:FuzzParse ./lang:FuzzLoad ./lang:FuzzFormat ./lang/srcmap:FuzzForLiteral
 FUZZTIME     ?= 2m
-FUZZTIME_SHORT ?= 10s
+# make test fuzzes for a count of executions, not a duration: with a duration,
+# Go 1.26's fuzz coordinator can report "context deadline exceeded" as a
+# failure when its deadline races a busy worker (go.dev/issue/75804, fixed in
+# Go 1.27), which failed CI once with no failing input found.
+FUZZTIME_SHORT ?= 2000x
 
 .PHONY: build test fuzz demo bench fmt lint
 
@@ -32,7 +36,12 @@ fuzz:
 	    echo "fuzz: skipping $$fn: not in $$pkg"; continue; \
 	  fi; \
 	  echo "fuzz: $$pkg $$fn for $(FUZZTIME)"; \
-	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  log=$$(mktemp); \
+	  if ! $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg 2>&1 | tee $$log; then \
+	    if grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+	      echo "fuzz: $$fn hit Go's fuzztime deadline race (go.dev/issue/75804), no failing input; not a finding"; \
+	    else rm -f $$log; exit 1; fi; \
+	  fi; rm -f $$log; \
 	done
 
 demo: build
