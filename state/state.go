@@ -211,6 +211,8 @@ type Backend interface {
 	// transaction. Adding a member twice is harmless.
 	SetAudienceMembers(ctx context.Context, audience string, add, remove []string) error
 
+	Runtime
+
 	// Close releases any lock this Backend holds and closes it.
 	Close() error
 }
