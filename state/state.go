@@ -193,6 +193,9 @@ type Backend interface {
 	// key order, until fn returns an error, which Sends returns. fn may
 	// call other methods, including UpdateSends.
 	Sends(ctx context.Context, campaign string, fn func(Send) error) error
+	// SendsByKey returns the ledger rows with the given keys; keys not in
+	// the ledger are absent from the map.
+	SendsByKey(ctx context.Context, keys []string) (map[string]Send, error)
 	// SendCounts counts, per customer, the sends on channel ("" for every
 	// channel) with status sent or pending created at or after since: what
 	// frequency caps count.
