@@ -75,7 +75,29 @@ func (x *executor) deliverer(p *lang.Provider) (*deliverer, error) {
 	if d, ok := x.deliverers[p.Address()]; ok {
 		return d, nil
 	}
-	ch, err := providers.OpenChannel(ctx, providers.ChannelRequest{Dir: x.cfg.Dir, Provider: p, LookupEnv: x.opts.LookupEnv})
+	d, err := openDeliverer(ctx, x.cfg, p, x.opts, func() { x.res.paused("provider." + p.Address()) })
+	if err != nil {
+		return nil, err
+	}
+	d.work = make(chan *job, d.conc*4)
+	for range d.conc {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			for j := range d.work {
+				j.run.deliver(ctx, d, j)
+			}
+		}()
+	}
+	x.deliverers[p.Address()] = d
+	return d, nil
+}
+
+// openDeliverer opens a provider's channel with its rate limit, retry and
+// pause settings, and no workers: apply adds a pool of them, the runner
+// calls send from its own.
+func openDeliverer(ctx context.Context, cfg *lang.Config, p *lang.Provider, opts Options, onPause func()) (*deliverer, error) {
+	ch, err := providers.OpenChannel(ctx, providers.ChannelRequest{Dir: cfg.Dir, Provider: p, LookupEnv: opts.LookupEnv})
 	if err != nil {
 		return nil, fmt.Errorf("opening provider.%s: %w", p.Address(), err)
 	}
@@ -103,24 +125,11 @@ func (x *executor) deliverer(p *lang.Provider) (*deliverer, error) {
 	if m, ok := attrNumber(p, "max_retries"); ok && m >= 0 {
 		retries = int(m)
 	}
-	d := &deliverer{
+	return &deliverer{
 		addr: p.Address(), ch: ch, lim: rate.NewLimiter(limit, burst), conc: conc, maxRetries: retries,
-		idempotent: idempotentTypes[p.Type], pauseAfter: int64(x.opts.PauseAfter),
-		base: x.opts.RetryBase, cap: x.opts.RetryCap,
-		onPause: func() { x.res.paused("provider." + p.Address()) },
-		work:    make(chan *job, conc*4),
-	}
-	for range conc {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			for j := range d.work {
-				j.run.deliver(ctx, d, j)
-			}
-		}()
-	}
-	x.deliverers[p.Address()] = d
-	return d, nil
+		idempotent: idempotentTypes[p.Type], pauseAfter: int64(opts.PauseAfter),
+		base: opts.RetryBase, cap: opts.RetryCap, onPause: onPause,
+	}, nil
 }
 
 func (x *executor) closeDeliverers() {
