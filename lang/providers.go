@@ -175,6 +175,8 @@ var ProviderTypes = map[string]*ProviderType{
 			"client_secret":     {Type: cty.String, Secret: true},
 			"refresh_token":     {Type: cty.String, Secret: true},
 			"access_token":      {Type: cty.String, Secret: true},
+			"api_version":       {Type: cty.String, Doc: "Google Ads API version, e.g. \"v26\"; the version herald is written against by default."},
+			"job_wait":          {Type: cty.String, Duration: true, Doc: "How long apply polls each offline user data job, \"5m\" by default; \"0s\" does not poll."},
 			"endpoint":          endpointAttr,
 		}),
 	},
@@ -184,7 +186,7 @@ var ProviderTypes = map[string]*ProviderType{
 		Attrs: withDelivery(map[string]ProviderAttr{
 			"ad_account_id": {Type: cty.String, Required: true},
 			"access_token":  {Type: cty.String, Secret: true},
-			"api_version":   {Type: cty.String},
+			"api_version":   {Type: cty.String, Doc: "Graph API version, e.g. \"v25.0\"; the version herald is written against by default."},
 			"endpoint":      endpointAttr,
 		}),
 	},
@@ -194,6 +196,7 @@ var ProviderTypes = map[string]*ProviderType{
 		Attrs: withDelivery(map[string]ProviderAttr{
 			"ad_account_id": {Type: cty.String, Required: true},
 			"access_token":  {Type: cty.String, Secret: true},
+			"api_version":   {Type: cty.String, Doc: "LinkedIn-Version header (YYYYMM), e.g. \"202511\"; the version herald is written against by default."},
 			"endpoint":      endpointAttr,
 		}),
 	},

@@ -41,13 +41,58 @@ type Audience interface {
 	Close() error
 }
 
+// Inspector is an Audience that can read its platform audience: what a
+// later plan compares with the state to show drift. Plan calls it once per
+// audience, so an implementation makes one request.
+type Inspector interface {
+	// Inspect tells whether the platform audience id still exists and,
+	// when the platform says, how many members it holds (-1 when it does
+	// not say). An audience that is gone is not an error.
+	Inspect(ctx context.Context, id string) (exists bool, size int64, err error)
+}
+
+// Deleter is an Audience that can remove its platform audience when the
+// audience block is deleted. What it does (deletes the list, or only
+// detaches herald from it) is said by AudienceDeletion.
+type Deleter interface {
+	// Delete removes the platform audience id. An audience that is
+	// already gone is not an error: the state may be behind the platform.
+	Delete(ctx context.Context, id string) error
+}
+
+// Warner is an Audience that has something to say after a sync that is
+// not a failure, such as a platform job still running when herald
+// stopped waiting for it. Warnings returns them and forgets them.
+type Warner interface {
+	Warnings() []string
+}
+
 // AudienceFactory opens an audience provider of one type.
 type AudienceFactory func(ctx context.Context, req AudienceRequest) (Audience, error)
 
 var (
 	audienceMu        sync.RWMutex
 	audienceFactories = map[string]AudienceFactory{}
+	audienceDeletions = map[string]string{}
 )
+
+// RegisterAudienceDeletion records, for the plan, what deleting an
+// audience of providerType does on its platform ("removes the Customer
+// Match user list on Google Ads"). The plan says it without opening the
+// provider, so it needs no credentials.
+func RegisterAudienceDeletion(providerType, what string) {
+	audienceMu.Lock()
+	defer audienceMu.Unlock()
+	audienceDeletions[providerType] = what
+}
+
+// AudienceDeletion is what deleting an audience of providerType does on
+// its platform, or "" when the type registered nothing.
+func AudienceDeletion(providerType string) string {
+	audienceMu.RLock()
+	defer audienceMu.RUnlock()
+	return audienceDeletions[providerType]
+}
 
 // RegisterAudience makes an audience provider type available to
 // OpenAudience. Registering a type twice is a programming error.

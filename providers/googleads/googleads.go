@@ -12,13 +12,19 @@
 //	     {"operations": [{"create"|"remove": {"userIdentifiers":
 //	       [{"hashedEmail": <hex>}, {"hashedPhoneNumber": <hex>}]}}, ...]}
 //	POST {endpoint}/{job resource name}:run
+//	POST {endpoint}/customers/{customer_id}/googleAds:search
+//	     {"query": "SELECT offline_user_data_job.status, … WHERE … = '<job>'"}   (polling)
+//	     {"query": "SELECT user_list.size_for_search … WHERE … = '<list>'"}    (Inspect)
+//	POST {endpoint}/customers/{customer_id}/userLists:mutate
+//	     {"operations": [{"remove": <list resource name>}]}                    (Delete)
 //
 //	developer-token: <developer_token>
 //	login-customer-id: <login_customer_id>     (when set: a manager account)
 //	Authorization: Bearer <access token>
 //
-// endpoint is https://googleads.googleapis.com/v26 by default; an endpoint
-// whose path does not end in a version (/vNN) gets /v26 added.
+// endpoint is https://googleads.googleapis.com by default; an endpoint
+// whose path does not end in a version (/vNN) gets api_version added (v26
+// by default).
 //
 // The access token is access_token when it is set (from env(): a token
 // made by gcloud or a service account, valid for an hour), or else one
@@ -37,9 +43,12 @@
 // herald. Google takes at most 100,000 identifiers in one addOperations
 // request: BatchSize is 50,000 members of two identifiers each.
 //
-// Add and Remove each create one job, add the batch's operations to it
-// and run it. The job runs at Google for minutes to hours; herald does
-// not wait for it, and a job that fails there is seen only in Google Ads.
+// Add and Remove each create one job, add the batch's operations to it,
+// run it, and poll its status (a GoogleAdsService search: the REST
+// interface has no GET of a job) with growing pauses, 2s to 30s, for at
+// most job_wait (5m by default). A FAILED job fails the batch with
+// Google's failure reason; a job still pending or running then is left
+// to Google, which finishes it within 24 hours, and Warnings names it.
 //
 // Errors: 409 (concurrent modification of the list), 429
 // (RESOURCE_EXHAUSTED) and 5xx are retried after Retry-After, up to
@@ -59,12 +68,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/providers"
 	"github.com/heraldhq/herald/providers/adhash"
 	"github.com/heraldhq/herald/providers/internal/httpx"
 )
 
-func init() { providers.RegisterAudience("google_ads", Factory) }
+func init() {
+	providers.RegisterAudience("google_ads", Factory)
+	providers.RegisterAudienceDeletion("google_ads", "removes the Customer Match user list on Google Ads")
+}
 
 // Factory is the providers.AudienceFactory of the google_ads provider.
 func Factory(ctx context.Context, req providers.AudienceRequest) (providers.Audience, error) {
@@ -88,9 +101,20 @@ const (
 	// defaultRate is requests per second; Google Ads meters operations per
 	// developer token per day rather than a rate.
 	defaultRate = 5
+	// DefaultJobWait bounds how long Add and Remove poll the offline user
+	// data job they ran. Google documents that a job may take up to 24
+	// hours; most finish in minutes.
+	DefaultJobWait = 5 * time.Minute
+	// firstPoll and maxPoll are the first and the longest pause between
+	// two polls of a job.
+	firstPoll = 2 * time.Second
+	maxPoll   = 30 * time.Second
 )
 
-var versionRE = regexp.MustCompile(`/v[0-9]+$`)
+var (
+	versionRE    = regexp.MustCompile(`/v[0-9]+$`)
+	apiVersionRE = regexp.MustCompile(`^v[0-9]+$`)
+)
 
 // Audience is a google_ads provider. It is safe for concurrent use.
 type Audience struct {
@@ -109,6 +133,9 @@ type Audience struct {
 	token      string
 	fixed      bool      // access_token was given: it is used as it is
 	tokenUntil time.Time // when an exchanged token expires
+	jobWait    time.Duration
+	warnMu     sync.Mutex
+	warnings   []string
 }
 
 // Open reads the provider block of req. It does not contact Google.
@@ -128,11 +155,27 @@ func Open(ctx context.Context, req providers.AudienceRequest) (*Audience, error)
 		token:    at.Str("access_token"),
 	}
 	endpoint := at.Endpoint(DefaultEndpoint)
+	version := at.Str("api_version")
+	jobWait := at.Str("job_wait")
 	a.c = httpx.New(at, defaultRate, 4)
 	if at.Err != nil {
 		return nil, at.Err
 	}
 	name := "provider." + p.Address()
+	if version != "" && !apiVersionRE.MatchString(version) {
+		return nil, fmt.Errorf("%s: api_version %q is not a Google Ads API version such as %s", name, version, APIVersion)
+	}
+	if v := versionRE.FindString(endpoint); v != "" && version != "" && v[1:] != version {
+		return nil, fmt.Errorf("%s: endpoint ends in version %s but api_version is %s: give the version once", name, v[1:], version)
+	}
+	a.jobWait = DefaultJobWait
+	if jobWait != "" {
+		d, err := lang.ParseDuration(jobWait)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("%s: job_wait %q is not a duration such as \"5m\" (\"0s\": do not wait)", name, jobWait)
+		}
+		a.jobWait = d
+	}
 	if a.customer == "" {
 		return nil, fmt.Errorf("%s: customer_id must be the Google Ads customer id (1234567890 or 123-456-7890)", name)
 	}
@@ -148,7 +191,10 @@ func Open(ctx context.Context, req providers.AudienceRequest) (*Audience, error)
 	a.fixed = a.token != ""
 	a.base = endpoint
 	if !versionRE.MatchString(a.base) {
-		a.base += "/" + APIVersion
+		if version == "" {
+			version = APIVersion
+		}
+		a.base += "/" + version
 	}
 	a.tokenURL = DefaultTokenURL
 	if endpoint != DefaultEndpoint {
@@ -244,7 +290,8 @@ func message(body []byte) string {
 			Status  string `json:"status"`
 			Details []struct {
 				Errors []struct {
-					Message string `json:"message"`
+					ErrorCode map[string]string `json:"errorCode"`
+					Message   string            `json:"message"`
 				} `json:"errors"`
 				RequestID string `json:"requestId"`
 			} `json:"details"`
@@ -257,6 +304,9 @@ func message(body []byte) string {
 	for _, d := range e.Error.Details {
 		if len(d.Errors) > 0 && d.Errors[0].Message != "" {
 			s += ": " + d.Errors[0].Message
+			for _, code := range d.Errors[0].ErrorCode {
+				s += " (" + code + ")"
+			}
 			if len(d.Errors) > 1 {
 				s += fmt.Sprintf(" (and %d more)", len(d.Errors)-1)
 			}
@@ -380,7 +430,11 @@ func (a *Audience) Remove(ctx context.Context, id string, members []providers.Me
 	return a.job(ctx, id, a.Operations(true, members))
 }
 
-var listRE = regexp.MustCompile(`^customers/[0-9]+/userLists/[0-9]+$`)
+var (
+	listRE = regexp.MustCompile(`^customers/[0-9]+/userLists/[0-9]+$`)
+	// jobRE is checked before a job's name goes into a query.
+	jobRE = regexp.MustCompile(`^customers/[0-9]+/offlineUserDataJobs/[0-9]+$`)
+)
 
 // job creates an OfflineUserDataJob for the list, adds ops to it in
 // requests of at most MaxIdentifiers identifiers, and runs it.
@@ -401,7 +455,7 @@ func (a *Audience) job(ctx context.Context, list string, ops []Operation) error 
 	var created struct {
 		ResourceName string `json:"resourceName"`
 	}
-	if json.Unmarshal(body, &created) != nil || !strings.HasPrefix(created.ResourceName, "customers/"+a.customer+"/offlineUserDataJobs/") {
+	if json.Unmarshal(body, &created) != nil || !jobRE.MatchString(created.ResourceName) || !strings.HasPrefix(created.ResourceName, "customers/"+a.customer+"/") {
 		return fmt.Errorf("%s: creating an offline user data job: Google's answer has no job resource name", a.c.Name)
 	}
 	job := created.ResourceName
@@ -418,6 +472,139 @@ func (a *Audience) job(ctx context.Context, list string, ops []Operation) error 
 	}
 	if _, err := a.post(ctx, job+":run", map[string]any{}); err != nil {
 		return fmt.Errorf("running %s: %w", job, err)
+	}
+	return a.wait(ctx, job)
+}
+
+// wait polls the job until Google says it succeeded or failed, pausing
+// longer each time, for at most jobWait. A job still running then is not
+// a failure: Google finishes it without herald, so the sync goes on with
+// a warning that names the job.
+func (a *Audience) wait(ctx context.Context, job string) error {
+	if a.jobWait <= 0 {
+		return nil
+	}
+	deadline := a.c.Now().Add(a.jobWait)
+	pause := firstPoll
+	for {
+		status, reason, err := a.jobStatus(ctx, job)
+		if err != nil {
+			return fmt.Errorf("reading the status of %s: %w", job, err)
+		}
+		switch status {
+		case "SUCCESS":
+			return nil
+		case "FAILED":
+			if reason == "" || reason == "UNSPECIFIED" || reason == "UNKNOWN" {
+				reason = "Google gives no reason"
+			}
+			return fmt.Errorf("%s: Google Ads could not process %s: FAILED: %s", a.c.Name, job, reason)
+		}
+		left := deadline.Sub(a.c.Now())
+		if left <= 0 {
+			a.warn(fmt.Sprintf("%s: %s is still %s after %s: Google will finish it on its own (it may take up to 24 hours); see it in Google Ads, or raise job_wait",
+				a.c.Name, job, strings.ToLower(status), a.jobWait))
+			return nil
+		}
+		if err := a.c.Sleep(ctx, min(pause, left)); err != nil {
+			return err
+		}
+		pause = min(pause*2, maxPoll)
+	}
+}
+
+// jobStatus reads a job's status and failure reason with one
+// GoogleAdsService search: the REST interface has no GET of a job.
+func (a *Audience) jobStatus(ctx context.Context, job string) (status, reason string, err error) {
+	var out struct {
+		Results []struct {
+			Job struct {
+				Status        string `json:"status"`
+				FailureReason string `json:"failureReason"`
+			} `json:"offlineUserDataJob"`
+		} `json:"results"`
+	}
+	q := "SELECT offline_user_data_job.resource_name, offline_user_data_job.status, offline_user_data_job.failure_reason " +
+		"FROM offline_user_data_job WHERE offline_user_data_job.resource_name = '" + job + "'"
+	if err := a.search(ctx, q, &out); err != nil {
+		return "", "", err
+	}
+	if len(out.Results) == 0 {
+		return "", "", fmt.Errorf("%s: Google Ads has no job %s", a.c.Name, job)
+	}
+	return out.Results[0].Job.Status, out.Results[0].Job.FailureReason, nil
+}
+
+// search runs a Google Ads Query Language query of one page.
+func (a *Audience) search(ctx context.Context, query string, out any) error {
+	body, err := a.post(ctx, "customers/"+a.customer+"/googleAds:search", map[string]any{"query": query})
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s: Google's search answer is not JSON", a.c.Name)
+	}
+	return nil
+}
+
+func (a *Audience) warn(s string) {
+	a.warnMu.Lock()
+	a.warnings = append(a.warnings, s)
+	a.warnMu.Unlock()
+}
+
+// Warnings implements providers.Warner: the jobs herald stopped waiting
+// for.
+func (a *Audience) Warnings() []string {
+	a.warnMu.Lock()
+	defer a.warnMu.Unlock()
+	w := a.warnings
+	a.warnings = nil
+	return w
+}
+
+// Inspect implements providers.Inspector with one search of the user
+// list: gone when Google returns no row for its resource name. size is
+// the list's size for the Search network, which Google rounds.
+func (a *Audience) Inspect(ctx context.Context, list string) (bool, int64, error) {
+	if !listRE.MatchString(list) {
+		return false, -1, fmt.Errorf("%s: %q is not a user list resource name (customers/ID/userLists/ID)", a.c.Name, list)
+	}
+	var out struct {
+		Results []struct {
+			UserList struct {
+				// int64 fields are strings in Google's JSON.
+				SizeForSearch json.Number `json:"sizeForSearch"`
+			} `json:"userList"`
+		} `json:"results"`
+	}
+	q := "SELECT user_list.resource_name, user_list.size_for_search FROM user_list WHERE user_list.resource_name = '" + list + "'"
+	if err := a.search(ctx, q, &out); err != nil {
+		return false, -1, err
+	}
+	if len(out.Results) == 0 {
+		return false, -1, nil
+	}
+	size, err := out.Results[0].UserList.SizeForSearch.Int64()
+	if err != nil {
+		size = -1
+	}
+	return true, size, nil
+}
+
+// Delete implements providers.Deleter: a remove operation of
+// UserListService. A list Google no longer has is not an error.
+func (a *Audience) Delete(ctx context.Context, list string) error {
+	if !listRE.MatchString(list) {
+		return fmt.Errorf("%s: %q is not a user list resource name (customers/ID/userLists/ID)", a.c.Name, list)
+	}
+	_, err := a.post(ctx, "customers/"+a.customer+"/userLists:mutate", map[string]any{"operations": []any{map[string]any{"remove": list}}})
+	var ae *httpx.APIError
+	if errors.As(err, &ae) && (ae.Status == http.StatusNotFound || strings.Contains(ae.Message, "RESOURCE_NOT_FOUND")) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing the user list %s: %w", list, err)
 	}
 	return nil
 }

@@ -41,6 +41,13 @@ type platform struct {
 	jobs     int
 	throttle int
 	fail     string
+	// statuses are the job statuses successive searches answer, the last
+	// one for ever after; none: SUCCESS.
+	statuses []string
+	polls    int
+	reason   string // the failureReason of a FAILED job
+	listGone bool   // the user list was removed in Google Ads
+	removed  []string
 }
 
 func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +81,48 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case r.URL.Path == "/v26/customers/1234567890/userLists:mutate":
+		var in struct {
+			Operations []struct {
+				Remove string `json:"remove"`
+			} `json:"operations"`
+		}
+		json.Unmarshal(b, &in)
+		if rm := in.Operations[0].Remove; rm != "" {
+			if p.listGone {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure","errors":[{"errorCode":{"mutateError":"RESOURCE_NOT_FOUND"},"message":"Resource was not found."}],"requestId":"req-7"}]}}`)
+				return
+			}
+			p.removed = append(p.removed, rm)
+			fmt.Fprintf(w, `{"results":[{"resourceName":%q}]}`, rm)
+			return
+		}
 		io.WriteString(w, `{"results":[{"resourceName":"customers/1234567890/userLists/555"}]}`)
+	case r.URL.Path == "/v26/customers/1234567890/googleAds:search":
+		var in struct{ Query string }
+		json.Unmarshal(b, &in)
+		switch {
+		case strings.Contains(in.Query, "FROM offline_user_data_job WHERE offline_user_data_job.resource_name = 'customers/1234567890/offlineUserDataJobs/"):
+			status := "SUCCESS"
+			if len(p.statuses) > 0 {
+				status = p.statuses[min(p.polls, len(p.statuses)-1)]
+			}
+			p.polls++
+			reason := ""
+			if status == "FAILED" {
+				reason = fmt.Sprintf(`,"failureReason":%q`, p.reason)
+			}
+			fmt.Fprintf(w, `{"results":[{"offlineUserDataJob":{"resourceName":"x","status":%q%s}}],"fieldMask":"offlineUserDataJob.resourceName,offlineUserDataJob.status,offlineUserDataJob.failureReason"}`, status, reason)
+		case strings.Contains(in.Query, "FROM user_list WHERE user_list.resource_name = 'customers/1234567890/userLists/555'"):
+			if p.listGone {
+				io.WriteString(w, `{"fieldMask":"userList.resourceName,userList.sizeForSearch"}`)
+				return
+			}
+			io.WriteString(w, `{"results":[{"userList":{"resourceName":"customers/1234567890/userLists/555","sizeForSearch":"4200"}}],"fieldMask":"userList.resourceName,userList.sizeForSearch"}`)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"error":{"code":400,"message":"unexpected query %s","status":"INVALID_ARGUMENT"}}`, in.Query)
+		}
 	case r.URL.Path == "/v26/customers/1234567890/offlineUserDataJobs:create":
 		p.jobs++
 		fmt.Fprintf(w, `{"resourceName":"customers/1234567890/offlineUserDataJobs/%d"}`, 900+p.jobs)
@@ -152,9 +200,11 @@ func TestEnsureAddRemove(t *testing.T) {
 		"POST /v26/customers/1234567890/offlineUserDataJobs:create",
 		"POST /v26/customers/1234567890/offlineUserDataJobs/901:addOperations",
 		"POST /v26/customers/1234567890/offlineUserDataJobs/901:run",
+		"POST /v26/customers/1234567890/googleAds:search",
 		"POST /v26/customers/1234567890/offlineUserDataJobs:create",
 		"POST /v26/customers/1234567890/offlineUserDataJobs/902:addOperations",
 		"POST /v26/customers/1234567890/offlineUserDataJobs/902:run",
+		"POST /v26/customers/1234567890/googleAds:search",
 	}
 	if strings.Join(paths, "\n") != strings.Join(want, "\n") {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(paths, "\n"), strings.Join(want, "\n"))
@@ -193,7 +243,7 @@ func TestEnsureAddRemove(t *testing.T) {
 		t.Errorf("operations\n%s\nwant\n%s", got, exp)
 	}
 	var rm struct{ Operations []Operation }
-	json.Unmarshal([]byte(p.reqs[6].body), &rm)
+	json.Unmarshal([]byte(p.reqs[7].body), &rm)
 	if len(rm.Operations) != 1 || rm.Operations[0].Remove == nil || rm.Operations[0].Create != nil {
 		t.Errorf("remove operations %+v", rm.Operations)
 	}
@@ -276,5 +326,148 @@ func TestOpen(t *testing.T) {
 		"customer_id": cty.StringVal("1"), "developer_token": cty.StringVal("d"), "access_token": cty.StringVal("t")}}})
 	if err != nil || a.base != "https://googleads.googleapis.com/v26" || a.tokenURL != DefaultTokenURL {
 		t.Errorf("defaults: %v, %q, %q", err, a.base, a.tokenURL)
+	}
+}
+
+// clock is a fake time that Sleep moves on, recording each pause.
+type clock struct {
+	now    time.Time
+	pauses []time.Duration
+}
+
+func (c *clock) use(a *Audience) {
+	a.c.Now = func() time.Time { return c.now }
+	a.c.Sleep = func(_ context.Context, d time.Duration) error {
+		c.pauses = append(c.pauses, d)
+		c.now = c.now.Add(d)
+		return nil
+	}
+}
+
+const list = "customers/1234567890/userLists/555"
+
+var member = []providers.Member{{CustomerID: "a", Email: "ann@example.com"}}
+
+func TestJobPolledUntilSuccess(t *testing.T) {
+	p := &platform{statuses: []string{"PENDING", "RUNNING", "RUNNING", "SUCCESS"}}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, map[string]cty.Value{"access_token": cty.StringVal("ya29.fixed")})
+	c := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	c.use(a)
+	if err := a.Add(context.Background(), list, member); err != nil {
+		t.Fatal(err)
+	}
+	if p.polls != 4 || fmt.Sprint(c.pauses) != "[2s 4s 8s]" {
+		t.Errorf("%d polls, pauses %v; want 4 polls, pauses [2s 4s 8s]", p.polls, c.pauses)
+	}
+	if w := a.Warnings(); len(w) != 0 {
+		t.Errorf("warnings %q", w)
+	}
+}
+
+func TestJobFailed(t *testing.T) {
+	p := &platform{statuses: []string{"RUNNING", "FAILED"}, reason: "INSUFFICIENT_MATCHED_TRANSACTIONS"}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, map[string]cty.Value{"access_token": cty.StringVal("ya29.fixed")})
+	(&clock{now: time.Now()}).use(a)
+	err := a.Add(context.Background(), list, member)
+	if err == nil || !strings.Contains(err.Error(), "offlineUserDataJobs/901: FAILED: INSUFFICIENT_MATCHED_TRANSACTIONS") {
+		t.Errorf("err = %v, want the job and Google's failure reason", err)
+	}
+}
+
+func TestJobStillRunning(t *testing.T) {
+	p := &platform{statuses: []string{"RUNNING"}}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, map[string]cty.Value{"access_token": cty.StringVal("ya29.fixed"), "job_wait": cty.StringVal("1m")})
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	c := &clock{now: start}
+	c.use(a)
+	if err := a.Add(context.Background(), list, member); err != nil {
+		t.Fatalf("a job Google is still running failed the sync: %v", err)
+	}
+	// 2+4+8+16+30 = 60s: the bound is kept, the last pause cut to fit.
+	if got := c.now.Sub(start); got != time.Minute || fmt.Sprint(c.pauses) != "[2s 4s 8s 16s 30s]" {
+		t.Errorf("waited %s in pauses %v", got, c.pauses)
+	}
+	w := a.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], "customers/1234567890/offlineUserDataJobs/901 is still running after 1m0s: Google will finish it") {
+		t.Errorf("warnings %q", w)
+	}
+	if len(a.Warnings()) != 0 {
+		t.Error("Warnings did not forget what it returned")
+	}
+	// job_wait = "0s": run and return.
+	p.polls = 0
+	a = open(t, srv.URL, map[string]cty.Value{"access_token": cty.StringVal("ya29.fixed"), "job_wait": cty.StringVal("0s")})
+	if err := a.Add(context.Background(), list, member); err != nil || p.polls != 0 {
+		t.Errorf("job_wait 0s: %v, %d polls", err, p.polls)
+	}
+}
+
+func TestInspectAndDelete(t *testing.T) {
+	p := &platform{}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, map[string]cty.Value{"access_token": cty.StringVal("ya29.fixed")})
+	ctx := context.Background()
+	ok, size, err := a.Inspect(ctx, list)
+	if err != nil || !ok || size != 4200 {
+		t.Errorf("Inspect = %v, %d, %v; want true, 4200", ok, size, err)
+	}
+	if err := a.Delete(ctx, list); err != nil || fmt.Sprint(p.removed) != "["+list+"]" {
+		t.Errorf("Delete = %v, removed %v", err, p.removed)
+	}
+	p.listGone = true
+	if ok, _, err := a.Inspect(ctx, list); err != nil || ok {
+		t.Errorf("Inspect of a removed list = %v, %v; want false, nil", ok, err)
+	}
+	// Removed in Google Ads already: the delete has nothing left to do.
+	if err := a.Delete(ctx, list); err != nil {
+		t.Errorf("Delete of a removed list: %v", err)
+	}
+	if _, _, err := a.Inspect(ctx, "customers/1/userLists/2' OR 1=1"); err == nil {
+		t.Error("Inspect put a bad resource name in a query")
+	}
+	p.listGone, p.fail = false, `{"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED"}}`
+	if err := a.Delete(ctx, list); err == nil || !strings.Contains(err.Error(), "PERMISSION_DENIED") {
+		t.Errorf("Delete refused = %v", err)
+	}
+}
+
+func TestAPIVersion(t *testing.T) {
+	base := map[string]cty.Value{"customer_id": cty.StringVal("1"), "developer_token": cty.StringVal("d"), "access_token": cty.StringVal("t")}
+	with := func(kv ...string) map[string]cty.Value {
+		m := map[string]cty.Value{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = cty.StringVal(kv[i+1])
+		}
+		return m
+	}
+	for _, c := range []struct {
+		attrs     map[string]cty.Value
+		base, err string
+	}{
+		{with("api_version", "v27"), "https://googleads.googleapis.com/v27", ""},
+		{with("endpoint", "http://127.0.0.1:9/v25"), "http://127.0.0.1:9/v25", ""},
+		{with("endpoint", "http://127.0.0.1:9", "api_version", "v25"), "http://127.0.0.1:9/v25", ""},
+		{with("endpoint", "http://127.0.0.1:9/v25", "api_version", "v25"), "http://127.0.0.1:9/v25", ""},
+		{with("endpoint", "http://127.0.0.1:9/v25", "api_version", "v26"), "", "endpoint ends in version v25 but api_version is v26"},
+		{with("api_version", "26"), "", `api_version "26" is not a Google Ads API version`},
+		{with("job_wait", "soon"), "", `job_wait "soon" is not a duration`},
+	} {
+		a, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "google_ads", Name: "g", Attributes: c.attrs}})
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%v: err %v, want %q", c.attrs, err, c.err)
+		case c.err == "" && (err != nil || a.base != c.base):
+			t.Errorf("%v: %v, base %q, want %q", c.attrs, err, a.base, c.base)
+		}
 	}
 }

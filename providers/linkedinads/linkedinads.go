@@ -10,8 +10,10 @@
 //	POST {endpoint}/dmpSegments/{id}/users       X-RestLi-Method: BATCH_CREATE
 //	     {"elements": [{"action": "ADD"|"REMOVE",
 //	                    "userIds": [{"idType": "SHA256_EMAIL", "idValue": <hex>}]}, ...]}
+//	GET    {endpoint}/dmpSegments/{id}       (Inspect; 404: gone)
+//	DELETE {endpoint}/dmpSegments/{id}       (Delete; 204 No Content)
 //	Authorization: Bearer <access_token>
-//	LinkedIn-Version: 202511
+//	LinkedIn-Version: <api_version, 202511 by default>
 //	X-Restli-Protocol-Version: 2.0.0
 //
 // endpoint is https://api.linkedin.com/rest by default. LinkedIn asks
@@ -38,6 +40,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -46,7 +49,10 @@ import (
 	"github.com/heraldhq/herald/providers/internal/httpx"
 )
 
-func init() { providers.RegisterAudience("linkedin_ads", Factory) }
+func init() {
+	providers.RegisterAudience("linkedin_ads", Factory)
+	providers.RegisterAudienceDeletion("linkedin_ads", "deletes the DMP segment on LinkedIn")
+}
 
 // Factory is the providers.AudienceFactory of the linkedin_ads provider.
 func Factory(ctx context.Context, req providers.AudienceRequest) (providers.Audience, error) {
@@ -76,6 +82,9 @@ const SourcePlatform = "LIST_UPLOAD"
 // before users are added to it.
 const createdPause = 5 * time.Second
 
+// versionRE is a LinkedIn-Version: YYYYMM, or YYYYMM.RR for a revision.
+var versionRE = regexp.MustCompile(`^20[0-9]{2}(0[1-9]|1[0-2])(\.[0-9]{2})?$`)
+
 // IDType is the only identifier herald sends LinkedIn.
 const IDType = "SHA256_EMAIL"
 
@@ -85,6 +94,7 @@ type Audience struct {
 	endpoint string
 	account  string // the ad account's number
 	token    string
+	version  string // the LinkedIn-Version header
 }
 
 // Open reads the provider block of req. It does not contact LinkedIn.
@@ -97,6 +107,7 @@ func Open(ctx context.Context, req providers.AudienceRequest) (*Audience, error)
 	account := at.Str("ad_account_id")
 	token := at.Str("access_token")
 	endpoint := at.Endpoint(DefaultEndpoint)
+	version := at.Str("api_version")
 	c := httpx.New(at, defaultRate, 4)
 	if at.Err != nil {
 		return nil, at.Err
@@ -109,8 +120,14 @@ func Open(ctx context.Context, req providers.AudienceRequest) (*Audience, error)
 	if token == "" {
 		return nil, fmt.Errorf("%s: access_token is required: set it with env(), e.g. access_token = env(\"LINKEDIN_ACCESS_TOKEN\")", name)
 	}
+	if version == "" {
+		version = Version
+	}
+	if !versionRE.MatchString(version) {
+		return nil, fmt.Errorf("%s: api_version %q is not a LinkedIn Marketing API version (YYYYMM, such as %s)", name, version, Version)
+	}
 	c.Secrets = []string{token}
-	return &Audience{c: c, endpoint: endpoint, account: account, token: token}, nil
+	return &Audience{c: c, endpoint: endpoint, account: account, token: token, version: version}, nil
 }
 
 // BatchSize implements providers.Audience.
@@ -127,7 +144,7 @@ func (a *Audience) header() http.Header {
 		"Authorization":             {"Bearer " + a.token},
 		"Content-Type":              {"application/json"},
 		"Accept":                    {"application/json"},
-		"Linkedin-Version":          {Version},
+		"Linkedin-Version":          {a.version},
 		"X-Restli-Protocol-Version": {"2.0.0"},
 	}
 }
@@ -275,6 +292,64 @@ func (a *Audience) users(ctx context.Context, action, id string, members []provi
 				return fmt.Errorf("%s: LinkedIn refused %d of the %d users of a batch", a.c.Name, bad, len(els))
 			}
 		}
+	}
+	return nil
+}
+
+func notFound(err error) bool {
+	var ae *httpx.APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+func validID(id string) bool {
+	return id != "" && strings.Trim(id, "0123456789") == ""
+}
+
+// Inspect implements providers.Inspector: one GET of the DMP segment; a
+// 404 means it is gone. size is the LINKEDIN destination's audienceSize,
+// which LinkedIn documents as the audience available for targeting.
+func (a *Audience) Inspect(ctx context.Context, id string) (bool, int64, error) {
+	if !validID(id) {
+		return false, -1, fmt.Errorf("%s: %q is not a DMP segment id", a.c.Name, id)
+	}
+	h := a.header()
+	h.Del("Content-Type")
+	body, _, err := a.c.Do(ctx, httpx.Call{Method: http.MethodGet, URL: a.endpoint + "/dmpSegments/" + id, Header: h, Message: message})
+	if notFound(err) {
+		return false, -1, nil
+	}
+	if err != nil {
+		return false, -1, err
+	}
+	var out struct {
+		Destinations []struct {
+			Destination  string `json:"destination"`
+			AudienceSize *int64 `json:"audienceSize"`
+		} `json:"destinations"`
+	}
+	if json.Unmarshal(body, &out) != nil {
+		return false, -1, fmt.Errorf("%s: LinkedIn's answer for DMP segment %s is not JSON", a.c.Name, id)
+	}
+	for _, d := range out.Destinations {
+		if d.Destination == "LINKEDIN" && d.AudienceSize != nil {
+			return true, *d.AudienceSize, nil
+		}
+	}
+	return true, -1, nil
+}
+
+// Delete implements providers.Deleter: DELETE of the DMP segment, which
+// LinkedIn answers 204 No Content. A segment LinkedIn no longer has is not
+// an error.
+func (a *Audience) Delete(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("%s: %q is not a DMP segment id", a.c.Name, id)
+	}
+	h := a.header()
+	h.Del("Content-Type")
+	_, _, err := a.c.Do(ctx, httpx.Call{Method: http.MethodDelete, URL: a.endpoint + "/dmpSegments/" + id, Header: h, Message: message})
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("deleting the DMP segment %s: %w", id, err)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ type platform struct {
 	reqs     []request
 	throttle int
 	fail     string
+	deleted  bool
 }
 
 func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +43,7 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if throttle {
 		p.throttle--
 	}
-	fail := p.fail
+	fail, deleted := p.fail, p.deleted
 	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	switch {
@@ -56,6 +57,16 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == "/rest/dmpSegments":
 		w.Header().Set("X-Restli-Id", "987654")
 		w.WriteHeader(http.StatusCreated)
+	case r.URL.Path == "/rest/dmpSegments/987654" && deleted:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"message":"Not found: DmpSegment 987654","serviceErrorCode":0,"status":404}`)
+	case r.Method == http.MethodGet && r.URL.Path == "/rest/dmpSegments/987654":
+		io.WriteString(w, `{"id":987654,"name":"seed","account":"urn:li:sponsoredAccount:507404993","type":"USER","sourcePlatform":"LIST_UPLOAD","accessPolicy":"PRIVATE","destinations":[{"destination":"LINKEDIN","status":"READY","audienceSize":3100,"matchedCount":3400}]}`)
+	case r.Method == http.MethodDelete && r.URL.Path == "/rest/dmpSegments/987654":
+		p.mu.Lock()
+		p.deleted = true
+		p.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPost && r.URL.Path == "/rest/dmpSegments/987654/users" && r.Header.Get("X-Restli-Method") == "BATCH_CREATE":
 		var in struct{ Elements []Element }
 		json.Unmarshal(b, &in)
@@ -70,13 +81,17 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func open(t *testing.T, endpoint string) *Audience {
+func open(t *testing.T, endpoint string, extra ...string) *Audience {
 	t.Helper()
-	a, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "linkedin_ads", Name: "main", Attributes: map[string]cty.Value{
+	attrs := map[string]cty.Value{
 		"ad_account_id": cty.StringVal("507404993"),
 		"access_token":  cty.StringVal(token),
 		"endpoint":      cty.StringVal(endpoint + "/rest"),
-	}}})
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		attrs[extra[i]] = cty.StringVal(extra[i+1])
+	}
+	a, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "linkedin_ads", Name: "main", Attributes: attrs}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,5 +200,73 @@ func TestRetryAndErrors(t *testing.T) {
 	}
 	if err := a.Add(context.Background(), "98/7", members(1)); err == nil {
 		t.Error("a bad id was accepted")
+	}
+}
+
+func TestInspectAndDelete(t *testing.T) {
+	p := &platform{}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL)
+	ctx := context.Background()
+	ok, size, err := a.Inspect(ctx, "987654")
+	if err != nil || !ok || size != 3100 {
+		t.Errorf("Inspect = %v, %d, %v; want true, 3100 (audienceSize, not matchedCount)", ok, size, err)
+	}
+	if err := a.Delete(ctx, "987654"); err != nil {
+		t.Fatal(err)
+	}
+	last := p.reqs[len(p.reqs)-1]
+	if last.method != http.MethodDelete || last.header.Get("Linkedin-Version") != Version || last.header.Get("X-Restli-Protocol-Version") != "2.0.0" ||
+		last.header.Get("Authorization") != "Bearer "+token {
+		t.Errorf("delete request %s %s %v", last.method, last.path, last.header)
+	}
+	if ok, _, err := a.Inspect(ctx, "987654"); err != nil || ok {
+		t.Errorf("Inspect of a deleted segment = %v, %v; want false, nil", ok, err)
+	}
+	if err := a.Delete(ctx, "987654"); err != nil {
+		t.Errorf("Delete of a segment already gone: %v", err)
+	}
+	if _, _, err := a.Inspect(ctx, "98/7654"); err == nil {
+		t.Error("Inspect took a path for an id")
+	}
+	p.fail = `{"message":"Not enough permissions to access: dmpSegments.DELETE.20251101","serviceErrorCode":100,"status":403}`
+	if err := a.Delete(ctx, "987654"); err == nil || !strings.Contains(err.Error(), "Not enough permissions") {
+		t.Errorf("Delete refused = %v", err)
+	}
+}
+
+func TestAPIVersion(t *testing.T) {
+	p := &platform{}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, "api_version", "202601")
+	if _, _, err := a.Inspect(context.Background(), "987654"); err != nil {
+		t.Fatal(err)
+	}
+	if v := p.reqs[0].header.Get("Linkedin-Version"); v != "202601" {
+		t.Errorf("LinkedIn-Version %q, want 202601", v)
+	}
+	for _, bad := range []string{"2026-01", "v202601", "202613"} {
+		_, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "linkedin_ads", Name: "main", Attributes: map[string]cty.Value{
+			"ad_account_id": cty.StringVal("1"), "access_token": cty.StringVal("t"), "api_version": cty.StringVal(bad)}}})
+		if err == nil || !strings.Contains(err.Error(), "is not a LinkedIn Marketing API version") {
+			t.Errorf("api_version %q: %v", bad, err)
+		}
+	}
+}
+
+// LinkedIn's documentation has no example of an address and its digest:
+// the idValue samples of the DMP Segment Users page are opaque (one is 63
+// hex digits, not even a SHA-256). So the digest below was computed
+// outside Go, with coreutils and Python:
+//
+//	printf '%s' 'jane.doe@example.com' | sha256sum
+//	python3 -c "import hashlib; print(hashlib.sha256(b'jane.doe@example.com').hexdigest())"
+func TestElementsHash(t *testing.T) {
+	els := Elements("ADD", []providers.Member{{CustomerID: "j", Email: "  Jane.Doe@Example.COM "}, {CustomerID: "n", Phone: "+16505551212"}})
+	if len(els) != 1 || els[0].UserIDs[0].IDType != "SHA256_EMAIL" ||
+		els[0].UserIDs[0].IDValue != "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d" {
+		t.Errorf("elements %+v", els)
 	}
 }

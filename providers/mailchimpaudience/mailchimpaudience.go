@@ -7,6 +7,8 @@
 //	     {"email_address": ..., "status_if_new": "transactional"}
 //	POST {endpoint}/lists/{list_id}/members/{subscriber_hash}/tags
 //	     {"tags": [{"name": <tag>, "status": "active"|"inactive"}]}
+//	GET  {endpoint}/lists/{list_id}/segments?type=static&…            (Inspect: the tag and its member count)
+//	DELETE {endpoint}/lists/{list_id}/segments/{tag's segment id}      (Delete: the tag, from every member)
 //	Authorization: Basic <"herald":api_key>
 //
 // endpoint is https://{dc}.api.mailchimp.com/3.0 by default, dc being the
@@ -54,7 +56,10 @@ import (
 	"github.com/heraldhq/herald/providers/internal/httpx"
 )
 
-func init() { providers.RegisterAudience("mailchimp_audience", Factory) }
+func init() {
+	providers.RegisterAudience("mailchimp_audience", Factory)
+	providers.RegisterAudienceDeletion("mailchimp_audience", "removes the tag from every member of the Mailchimp audience; the audience (list) and its members are kept")
+}
 
 // Factory is the providers.AudienceFactory of the mailchimp_audience
 // provider.
@@ -265,4 +270,72 @@ func (a *Audience) each(ctx context.Context, members []providers.Member, f func(
 		g.Go(func() error { return f(gctx, m) })
 	}
 	return g.Wait()
+}
+
+// tagPage is how many tags one GET of the list's static segments reads.
+const tagPage = 1000
+
+// segment is a static segment of the list: Mailchimp keeps each tag as
+// one.
+type segment struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	MemberCount int64  `json:"member_count"`
+}
+
+// findTag looks the tag up among the list's static segments: one request
+// unless the list has more than tagPage tags.
+func (a *Audience) findTag(ctx context.Context, tag string) (*segment, error) {
+	for offset := 0; ; offset += tagPage {
+		u := fmt.Sprintf("%s/segments?type=static&count=%d&offset=%d&fields=segments.id,segments.name,segments.member_count,total_items",
+			a.base, tagPage, offset)
+		body, _, err := a.c.Do(ctx, httpx.Call{Method: http.MethodGet, URL: u, Header: a.header(), Message: message})
+		if notFound(err) {
+			return nil, fmt.Errorf("%s: the Mailchimp audience (list) is gone: herald never creates one; set list_id to an audience that exists", a.c.Name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var out struct {
+			Segments   []segment `json:"segments"`
+			TotalItems int       `json:"total_items"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			return nil, fmt.Errorf("%s: Mailchimp's list of tags is not JSON", a.c.Name)
+		}
+		for i := range out.Segments {
+			if out.Segments[i].Name == tag {
+				return &out.Segments[i], nil
+			}
+		}
+		if len(out.Segments) == 0 || offset+len(out.Segments) >= out.TotalItems {
+			return nil, nil
+		}
+	}
+}
+
+// Inspect implements providers.Inspector: the tag exists when Mailchimp
+// lists it among the audience's tags, with its member count.
+func (a *Audience) Inspect(ctx context.Context, tag string) (bool, int64, error) {
+	s, err := a.findTag(ctx, tag)
+	if err != nil || s == nil {
+		return false, -1, err
+	}
+	return true, s.MemberCount, nil
+}
+
+// Delete implements providers.Deleter: it deletes the tag, which removes
+// it from every member who has it. The list and its members stay: herald
+// never deletes a Mailchimp audience, which holds people's subscription
+// status.
+func (a *Audience) Delete(ctx context.Context, tag string) error {
+	s, err := a.findTag(ctx, tag)
+	if err != nil || s == nil {
+		return err
+	}
+	_, _, err = a.c.Do(ctx, httpx.Call{Method: http.MethodDelete, URL: fmt.Sprintf("%s/segments/%d", a.base, s.ID), Header: a.header(), Message: message})
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("removing the tag %q: %w", tag, err)
+	}
+	return nil
 }

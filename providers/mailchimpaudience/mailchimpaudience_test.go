@@ -86,6 +86,38 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.status[parts[2]] = m["status_if_new"].(string)
 		}
 		fmt.Fprintf(w, `{"id":%q,"status":%q}`, parts[2], p.status[parts[2]])
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[1] == "segments":
+		// Each tag is a static segment; ids in name order from 100.
+		q := r.URL.Query()
+		if q.Get("type") != "static" || q.Get("fields") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"title":"test","detail":"want type=static and fields"}`)
+			return
+		}
+		var segs []string
+		for i, name := range p.tagNames() {
+			n := 0
+			for _, ts := range p.tags {
+				if ts[name] {
+					n++
+				}
+			}
+			segs = append(segs, fmt.Sprintf(`{"id":%d,"name":%q,"member_count":%d}`, 100+i, name, n))
+		}
+		fmt.Fprintf(w, `{"segments":[%s],"total_items":%d}`, strings.Join(segs, ","), len(segs))
+	case r.Method == http.MethodDelete && len(parts) == 3 && parts[1] == "segments":
+		names := p.tagNames()
+		var i int
+		fmt.Sscan(parts[2], &i)
+		if i < 100 || i-100 >= len(names) {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"title":"Resource Not Found","status":404}`)
+			return
+		}
+		for _, ts := range p.tags {
+			delete(ts, names[i-100])
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPost && len(parts) == 4 && parts[3] == "tags":
 		if _, ok := p.status[parts[2]]; !ok {
 			w.WriteHeader(http.StatusNotFound)
@@ -105,6 +137,22 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"title":"Resource Not Found","status":404}`)
 	}
+}
+
+// tagNames are the list's tags in name order.
+func (p *platform) tagNames() []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, ts := range p.tags {
+		for n := range ts {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 func open(t *testing.T, endpoint string) *Audience {
@@ -231,5 +279,49 @@ func TestErrors(t *testing.T) {
 		"api_key": cty.StringVal("k-us6"), "list_id": cty.StringVal("L")}}})
 	if err != nil || d.base != "https://us6.api.mailchimp.com/3.0/lists/L" {
 		t.Errorf("default endpoint: %v %q", err, d.base)
+	}
+}
+
+func TestInspectAndDelete(t *testing.T) {
+	p := newPlatform()
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL)
+	ctx := context.Background()
+	ms := []providers.Member{{CustomerID: "a", Email: "ann@example.com"}, {CustomerID: "b", Email: "bob@example.com"}}
+	if err := a.Add(ctx, "seed", ms); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Add(ctx, "other", ms[:1]); err != nil {
+		t.Fatal(err)
+	}
+	ok, size, err := a.Inspect(ctx, "seed")
+	if err != nil || !ok || size != 2 {
+		t.Errorf("Inspect = %v, %d, %v; want true, 2", ok, size, err)
+	}
+	if err := a.Delete(ctx, "seed"); err != nil {
+		t.Fatal(err)
+	}
+	// The tag is gone from everyone; the members, their status and their
+	// other tags stay, and no list was deleted.
+	if ok, _, err := a.Inspect(ctx, "seed"); err != nil || ok {
+		t.Errorf("Inspect after Delete = %v, %v", ok, err)
+	}
+	if len(p.status) != 2 || !p.tags[SubscriberHash("ann@example.com")]["other"] {
+		t.Errorf("members %v, tags %v", p.status, p.tags)
+	}
+	for _, r := range p.reqs {
+		if r.method == http.MethodDelete && !strings.HasPrefix(r.path, "/3.0/lists/L1/segments/") {
+			t.Errorf("deleted %s", r.path)
+		}
+	}
+	if err := a.Delete(ctx, "seed"); err != nil {
+		t.Errorf("Delete of a tag already gone: %v", err)
+	}
+	p.reqs = nil
+	b := open(t, srv.URL)
+	b.base = srv.URL + "/3.0/lists/L2" // a list Mailchimp does not have
+	if _, _, err := b.Inspect(ctx, "seed"); err == nil || !strings.Contains(err.Error(), "the Mailchimp audience (list) is gone") {
+		t.Errorf("Inspect of a missing list = %v", err)
 	}
 }

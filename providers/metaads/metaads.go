@@ -6,6 +6,8 @@
 //	       name, description, subtype=CUSTOM, customer_file_source=USER_PROVIDED_ONLY
 //	POST   {endpoint}/{api_version}/{audience_id}/users   payload={"schema":[...],"data":[[...],...]}
 //	DELETE {endpoint}/{api_version}/{audience_id}/users   payload=... (the same shape)
+//	GET    {endpoint}/{api_version}/{audience_id}?fields=id,approximate_count_lower_bound   (Inspect)
+//	DELETE {endpoint}/{api_version}/{audience_id}          → {"success": true}              (Delete)
 //	Authorization: Bearer <access_token>
 //
 // endpoint is https://graph.facebook.com and api_version v25.0 by default.
@@ -45,7 +47,10 @@ import (
 	"github.com/heraldhq/herald/providers/internal/httpx"
 )
 
-func init() { providers.RegisterAudience("meta_ads", Factory) }
+func init() {
+	providers.RegisterAudience("meta_ads", Factory)
+	providers.RegisterAudienceDeletion("meta_ads", "deletes the Custom Audience on Meta")
+}
 
 // Factory is the providers.AudienceFactory of the meta_ads provider.
 func Factory(ctx context.Context, req providers.AudienceRequest) (providers.Audience, error) {
@@ -299,6 +304,73 @@ func (a *Audience) users(ctx context.Context, method, id string, members []provi
 		if json.Unmarshal(body, &out) == nil && out.NumReceived != nil && *out.NumReceived == 0 && len(p.Data) > 0 {
 			return fmt.Errorf("%s: Meta received none of the %d rows (%d invalid)", a.c.Name, len(p.Data), out.NumInvalid)
 		}
+	}
+	return nil
+}
+
+// gone tells Meta's answer for an object that does not exist: Graph error
+// 100 with subcode 33 ("Object with ID … does not exist, cannot be loaded
+// due to missing permissions, or does not support this operation"), or a
+// 404.
+func gone(err error) bool {
+	var ae *httpx.APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusNotFound || strings.HasPrefix(ae.Message, "(#100/33)"))
+}
+
+func validID(id string) bool {
+	return id != "" && strings.Trim(id, "0123456789") == ""
+}
+
+// Inspect implements providers.Inspector: one GET of the audience's id
+// and approximate_count_lower_bound (Meta gives a range, not a count).
+func (a *Audience) Inspect(ctx context.Context, id string) (bool, int64, error) {
+	if !validID(id) {
+		return false, -1, fmt.Errorf("%s: %q is not a custom audience id", a.c.Name, id)
+	}
+	h := a.header()
+	h.Del("Content-Type")
+	body, _, err := a.c.Do(ctx, httpx.Call{Method: http.MethodGet, URL: a.base + "/" + id + "?fields=id,approximate_count_lower_bound",
+		Header: h, Transient: transient, Message: message})
+	if gone(err) {
+		return false, -1, nil
+	}
+	if err != nil {
+		return false, -1, err
+	}
+	var out struct {
+		ID    string `json:"id"`
+		Lower *int64 `json:"approximate_count_lower_bound"`
+	}
+	if json.Unmarshal(body, &out) != nil || out.ID == "" {
+		return false, -1, fmt.Errorf("%s: Meta's answer for custom audience %s has no id", a.c.Name, id)
+	}
+	if out.Lower == nil || *out.Lower < 0 {
+		return true, -1, nil
+	}
+	return true, *out.Lower, nil
+}
+
+// Delete implements providers.Deleter: DELETE /{custom-audience-id}, which
+// Meta answers {"success": true}. An audience Meta no longer has is not
+// an error.
+func (a *Audience) Delete(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("%s: %q is not a custom audience id", a.c.Name, id)
+	}
+	h := a.header()
+	h.Del("Content-Type")
+	body, _, err := a.c.Do(ctx, httpx.Call{Method: http.MethodDelete, URL: a.base + "/" + id, Header: h, Transient: transient, Message: message})
+	if gone(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("deleting the custom audience %s: %w", id, err)
+	}
+	var out struct {
+		Success *bool `json:"success"`
+	}
+	if json.Unmarshal(body, &out) == nil && out.Success != nil && !*out.Success {
+		return fmt.Errorf("%s: Meta did not delete the custom audience %s (success: false)", a.c.Name, id)
 	}
 	return nil
 }

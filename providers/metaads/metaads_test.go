@@ -34,6 +34,7 @@ type platform struct {
 	reqs     []request
 	throttle int // answer this many 429s first
 	fail     string
+	deleted  bool // the audience was deleted in Ads Manager
 }
 
 func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +46,7 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if throttle {
 		p.throttle--
 	}
-	fail := p.fail
+	fail, deleted := p.fail, p.deleted
 	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	switch {
@@ -58,6 +59,22 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, fail)
 	case r.Method == http.MethodPost && r.URL.Path == "/v25.0/act_123/customaudiences":
 		io.WriteString(w, `{"id":"23850000000000001"}`)
+	case r.URL.Path == "/v25.0/23850000000000001" && deleted:
+		// As Graph answers for an id it no longer has.
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":{"message":"Unsupported get request. Object with ID '23850000000000001' does not exist, cannot be loaded due to missing permissions, or does not support this operation.","type":"GraphMethodException","code":100,"error_subcode":33,"fbtrace_id":"AbC"}}`)
+	case r.Method == http.MethodGet && r.URL.Path == "/v25.0/23850000000000001":
+		if r.URL.Query().Get("fields") != "id,approximate_count_lower_bound" {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":{"message":"(#100) Unknown fields","code":100}}`)
+			return
+		}
+		io.WriteString(w, `{"id":"23850000000000001","approximate_count_lower_bound":1000}`)
+	case r.Method == http.MethodDelete && r.URL.Path == "/v25.0/23850000000000001":
+		p.mu.Lock()
+		p.deleted = true
+		p.mu.Unlock()
+		io.WriteString(w, `{"success":true}`)
 	case strings.HasSuffix(r.URL.Path, "/users"):
 		var pl UsersPayload
 		json.Unmarshal([]byte(form.Get("payload")), &pl)
@@ -241,5 +258,48 @@ func TestNoRedirect(t *testing.T) {
 	a := open(t, srv.URL, nil)
 	if _, err := a.Ensure(context.Background(), "x", ""); err == nil || !strings.Contains(err.Error(), "redirect") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestInspectAndDelete(t *testing.T) {
+	p := &platform{}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL, nil)
+	ctx := context.Background()
+	const id = "23850000000000001"
+	ok, size, err := a.Inspect(ctx, id)
+	if err != nil || !ok || size != 1000 {
+		t.Errorf("Inspect = %v, %d, %v; want true, 1000", ok, size, err)
+	}
+	if err := a.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	last := p.reqs[len(p.reqs)-1]
+	if last.method != http.MethodDelete || last.path != "/v25.0/"+id || last.auth != "Bearer "+token || last.body != "" {
+		t.Errorf("delete request %+v", last)
+	}
+	if ok, _, err := a.Inspect(ctx, id); err != nil || ok {
+		t.Errorf("Inspect of a deleted audience = %v, %v; want false, nil", ok, err)
+	}
+	if err := a.Delete(ctx, id); err != nil {
+		t.Errorf("Delete of an audience already gone: %v", err)
+	}
+	if err := a.Delete(ctx, "../act_123"); err == nil {
+		t.Error("Delete took a path for an id")
+	}
+	p.deleted, p.fail = false, `{"error":{"message":"Invalid OAuth access token - Cannot parse access token","type":"OAuthException","code":190,"fbtrace_id":"X"}}`
+	if _, _, err := a.Inspect(ctx, id); err == nil || !strings.Contains(err.Error(), "(#190) Invalid OAuth access token") || strings.Contains(err.Error(), token) {
+		t.Errorf("Inspect refused = %v", err)
+	}
+}
+
+func TestAPIVersion(t *testing.T) {
+	a := open(t, "http://127.0.0.1:9", map[string]cty.Value{"api_version": cty.StringVal("v26.0")})
+	if a.base != "http://127.0.0.1:9/v26.0" {
+		t.Errorf("base %q", a.base)
+	}
+	if a := open(t, "http://127.0.0.1:9", nil); a.base != "http://127.0.0.1:9/"+DefaultAPIVersion {
+		t.Errorf("default base %q", a.base)
 	}
 }
