@@ -32,6 +32,11 @@ type Postgres struct {
 
 	mu   sync.Mutex
 	held map[string]func() error // unlock of each lock taken through this value
+
+	// leaders holds the scheduler leaderships taken through this value
+	// (see Lead), each on a connection of its own; leadMu guards it.
+	leadMu  sync.Mutex
+	leaders map[string]*pgLeader
 }
 
 var _ Backend = (*Postgres)(nil)
@@ -476,7 +481,8 @@ func (p *Postgres) UpdateSends(ctx context.Context, sends []Send) error {
 				key[i], status[i], pmid[i], msg[i], updated[i] = r.Key, r.Status, r.ProviderMessageID, r.Error, r.UpdatedAt
 			}
 			tag, err := tx.Exec(ctx, `UPDATE sends AS s
-SET status = u.status, provider_message_id = u.pmid, error = u.error, updated_at = u.updated_at
+SET status = u.status, provider_message_id = u.pmid, error = u.error, updated_at = u.updated_at,
+    lease_owner = '', lease_until = NULL -- an update ends a ClaimDueSends lease
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(key, status, pmid, error, updated_at)
 WHERE s.key = u.key`, key, status, pmid, msg, updated)
 			if err != nil {
@@ -684,6 +690,7 @@ func (p *Postgres) Close() error {
 		unlocks = append(unlocks, u)
 	}
 	p.mu.Unlock()
+	p.closeLeaders()
 	var errs []error
 	for _, u := range unlocks {
 		if err := u(); err != nil && !errors.Is(err, ErrLockLost) {
