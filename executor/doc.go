@@ -39,8 +39,9 @@
 //
 // Unsubscribe links are PUBLIC_URL/u/TOKEN, TOKEN an HMAC-SHA256 over the
 // customer, the campaign and an expiry (a year), keyed by HERALD_LINK_KEY,
-// or, when it is not set and the state is SQLite, by a random key made once
-// and kept next to the state file (link.key, mode 0600).
+// or, when it is not set, by a random key made once and kept in the state
+// (package links, which also rewrites the links of campaigns with
+// track_clicks and track_opens, and serves them all in herald run).
 //
 // # The ledger and exactly-once
 //

@@ -1,9 +1,6 @@
 package executor
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -18,6 +15,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 
+	"github.com/heraldhq/herald/executor/links"
 	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/lang/template"
 	"github.com/heraldhq/herald/providers"
@@ -41,6 +39,7 @@ type activation struct {
 	recipient strRecord
 	unsub     string
 	now       ref.Val
+	event     lang.Record // a journey's starting event; nil for campaigns
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -55,6 +54,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.String(a.unsub), true
 	case "now":
 		return a.now, true
+	case "event":
+		return a.event, a.event != nil
 	}
 	return nil, false
 }
@@ -81,10 +82,17 @@ type renderer struct {
 	templates map[string]*compiledTemplate
 }
 
-func newRenderer(cfg *lang.Config) (*renderer, error) {
+func newRenderer(cfg *lang.Config) (*renderer, error) { return newRendererFor(cfg, nil) }
+
+// newRendererFor is a renderer whose templates may also read `event`, of
+// the given schema: the templates of a trigger's steps.
+func newRendererFor(cfg *lang.Config, event *lang.Schema) (*renderer, error) {
 	schemas := map[string]*lang.Schema{}
 	if cfg.CustomerSchema != nil {
 		schemas[cfg.CustomerSchema.Name] = cfg.CustomerSchema
+	}
+	if event != nil {
+		schemas[event.Name] = event
 	}
 	p, err := lang.CELTypeProvider(schemas)
 	if err != nil {
@@ -93,6 +101,9 @@ func newRenderer(cfg *lang.Config) (*renderer, error) {
 	opts := append([]cel.EnvOption{cel.CustomTypeProvider(p)}, lang.CELLibraries()...)
 	if cfg.CustomerSchema != nil {
 		opts = append(opts, cel.Variable("customer", cel.ObjectType(lang.SchemaTypePrefix+cfg.CustomerSchema.Name)))
+	}
+	if event != nil {
+		opts = append(opts, cel.Variable("event", cel.ObjectType(lang.SchemaTypePrefix+event.Name)))
 	}
 	opts = append(opts,
 		cel.Variable("now", cel.TimestampType),
@@ -256,45 +267,18 @@ func utmValues(c *lang.Campaign) url.Values {
 	return v
 }
 
-// unsubscribeToken signs campaign, customer and expiry with HMAC-SHA256:
-// base64url(customer \x00 campaign \x00 expiry) "." base64url(mac[:16]).
-// The herald run handler of /u/TOKEN verifies it with the same key.
+// unsubscribeToken signs an unsubscribe link's token (see
+// links.Signer.Unsubscribe); the herald run handler of /u/TOKEN verifies it
+// with the same key.
 func unsubscribeToken(key []byte, campaign, customer string, expires time.Time) string {
-	payload := customer + "\x00" + campaign + "\x00" + strconv.FormatInt(expires.Unix(), 10)
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(payload))
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(m.Sum(nil)[:16])
+	return links.NewSigner(key, nil).Unsubscribe(campaign, customer, expires)
 }
 
 // VerifyUnsubscribeToken checks a token made for an unsubscribe link and
 // returns the customer and campaign it names; ok is false when it is
 // forged, malformed or expired at now.
 func VerifyUnsubscribeToken(key []byte, token string, now time.Time) (customer, campaign string, ok bool) {
-	p, s, found := strings.Cut(token, ".")
-	if !found {
-		return "", "", false
-	}
-	enc := base64.RawURLEncoding
-	payload, err1 := enc.DecodeString(p)
-	sig, err2 := enc.DecodeString(s)
-	if err1 != nil || err2 != nil {
-		return "", "", false
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write(payload)
-	if !hmac.Equal(sig, m.Sum(nil)[:16]) {
-		return "", "", false
-	}
-	parts := strings.Split(string(payload), "\x00")
-	if len(parts) != 3 {
-		return "", "", false
-	}
-	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || now.Unix() > exp {
-		return "", "", false
-	}
-	return parts[0], parts[1], true
+	return links.NewSigner(key, nil).VerifyUnsubscribe(token, now)
 }
 
 // recordOf is a copy of a source record that the scan may not reuse.

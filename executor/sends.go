@@ -18,6 +18,7 @@ import (
 
 	"cel.dev/cel-go/common/types"
 
+	"github.com/heraldhq/herald/executor/links"
 	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/planner"
 	"github.com/heraldhq/herald/providers"
@@ -135,7 +136,8 @@ type campaignRun struct {
 	sender   strRecord
 	nowVal   *activation
 	unsubPfx string
-	key      []byte
+	base     string        // public_url, for tracked links
+	signer   *links.Signer // nil without public_url
 
 	mu        sync.Mutex
 	counts    Counts
@@ -375,27 +377,52 @@ func (r *campaignRun) prepare(ctx context.Context, ids []string) error {
 	r.sender = strRecord{"name": snd.Name, "email": snd.Email, "postal_address": snd.PostalAddress, "reply_to": snd.ReplyTo}
 	r.utm = utmValues(cp)
 	if x.cfg.Herald.PublicURL != "" {
-		r.unsubPfx = x.cfg.Herald.PublicURL + "/u/"
+		r.base = x.cfg.Herald.PublicURL
+		r.unsubPfx = r.base + "/u/"
 		if x.linkKey == nil {
-			if x.linkKey, err = linkKey(x.cfg, x.opts.LookupEnv); err != nil {
+			if x.linkKey, err = linkKey(ctx, x.cfg, x.st, x.opts.LookupEnv); err != nil {
 				return err
 			}
 		}
-		r.key = x.linkKey
+		r.signer = links.NewSigner(x.linkKey, nil)
 	}
 	return nil
 }
 
-// linkKey is the key that signs unsubscribe links: HERALD_LINK_KEY, or a
-// random key made once and kept next to an SQLite state (mode 0600). A
-// PostgreSQL state, shared by several machines, needs HERALD_LINK_KEY.
-func linkKey(cfg *lang.Config, lookup func(string) (string, bool)) ([]byte, error) {
-	if k, ok := lookup("HERALD_LINK_KEY"); ok && k != "" {
+// linkKey is the key that signs links: links.Key — HERALD_LINK_KEY, or a
+// key made once and kept in the state, shared with herald run.
+func linkKey(ctx context.Context, cfg *lang.Config, st state.Backend, lookup func(string) (string, bool)) ([]byte, error) {
+	if k, ok := lookup(links.EnvKey); ok && k != "" {
 		return []byte(k), nil
 	}
+	// herald before the key moved into the state kept it in link.key
+	// beside an SQLite state; the links it signed are still in inboxes, so
+	// that key becomes the state's.
+	legacy := legacyKeyPath(cfg)
+	old, _ := os.ReadFile(legacy)
+	if len(old) >= 32 {
+		if _, err := st.PutValueIfAbsent(ctx, links.StateKey, old); errors.Is(err, errors.ErrUnsupported) {
+			return old, nil
+		}
+	}
+	key, err := links.Key(ctx, lookup, st)
+	if errors.Is(err, errors.ErrUnsupported) && legacy != "" {
+		// A state whose runtime cannot keep values yet keeps the key
+		// beside it, as before.
+		return legacyKeyFile(legacy)
+	}
+	if err != nil && cfg.Herald.State.Backend == "postgres" {
+		return nil, fmt.Errorf("%w (or set HERALD_LINK_KEY, the same on every machine that shares the PostgreSQL state)", err)
+	}
+	return key, err
+}
+
+// legacyKeyPath is where herald kept the link key beside an SQLite
+// state; "" for PostgreSQL.
+func legacyKeyPath(cfg *lang.Config) string {
 	st := cfg.Herald.State
 	if st.Backend == "postgres" {
-		return nil, errors.New("unsubscribe links need a signing key: set HERALD_LINK_KEY (the same on every machine that shares the PostgreSQL state)")
+		return ""
 	}
 	p := st.Path
 	if p == "" {
@@ -404,7 +431,11 @@ func linkKey(cfg *lang.Config, lookup func(string) (string, bool)) ([]byte, erro
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(cfg.Dir, p)
 	}
-	path := filepath.Join(filepath.Dir(p), "link.key")
+	return filepath.Join(filepath.Dir(p), "link.key")
+}
+
+// legacyKeyFile reads the key at path, or makes it (mode 0600).
+func legacyKeyFile(path string) ([]byte, error) {
 	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
 		return b, nil
 	}
@@ -624,8 +655,8 @@ func (r *campaignRun) message(j *job) (*providers.Message, error) {
 		From: r.sender["email"], FromName: r.sender["name"], ReplyTo: r.sender["reply_to"],
 	}
 	unsub := ""
-	if r.key != nil {
-		unsub = r.unsubPfx + unsubscribeToken(r.key, r.addr, rc.CustomerID, r.now.Add(365*24*time.Hour))
+	if r.signer != nil {
+		unsub = r.unsubPfx + r.signer.Unsubscribe(r.addr, rc.CustomerID, r.now.Add(365*24*time.Hour))
 	}
 	recipient := strRecord{"id": rc.CustomerID, "timezone": j.rec.String(r.tzF)}
 	if r.emailF != "" {
@@ -657,10 +688,19 @@ func (r *campaignRun) message(j *job) (*providers.Message, error) {
 			m.Subject = out
 		case "html":
 			m.HTML = addUTM(out, r.utm, r.unsubPfx, true)
+			if r.cp.TrackClicks || r.cp.TrackOpens {
+				m.HTML = links.Rewrite(m.HTML, r.base, r.signer, r.addr, rc.CustomerID, r.cp.TrackClicks, r.cp.TrackOpens)
+			}
 		case "text":
 			m.Text = addUTM(out, r.utm, r.unsubPfx, false)
+			if r.cp.TrackClicks {
+				m.Text = links.RewriteText(m.Text, r.base, r.signer, r.addr, rc.CustomerID)
+			}
 		case "body":
 			m.Text = addUTM(out, r.utm, r.unsubPfx, false)
+			if r.cp.TrackClicks {
+				m.Text = links.RewriteText(m.Text, r.base, r.signer, r.addr, rc.CustomerID)
+			}
 		case "payload":
 			if !json.Valid([]byte(out)) {
 				return nil, fmt.Errorf("template.%s payload is not valid JSON once rendered", ct.name)
