@@ -18,6 +18,14 @@ package executor
 // the platform needs their hashed identifiers, which herald does not
 // keep — so they stay members in the state, and the apply warns.
 //
+// When the plan found the platform audience gone (AudiencePlan.Recreate),
+// the state forgets its id and membership first, and the sync creates a
+// new audience and uploads every member. A deleted audience block is torn
+// down as the plan's Teardown says: the provider deletes the platform
+// audience (Mailchimp: the tag), or it is only detached, with a warning;
+// then its membership and object leave the state. A failed delete leaves
+// both, so the next plan shows the delete again.
+//
 // The counts go out as an "audience_done" event whose Counts say: Sent,
 // the members the platform was sent (added and removed); Failed, those of
 // a batch the platform refused; Skipped by reason.
@@ -66,10 +74,24 @@ func (x *executor) audience(ctx context.Context, c *planner.Change, obj state.Ob
 		obj.ProviderID = prev.ProviderID
 	}
 	ap := c.Audience
-	if ap == nil || len(ap.AddIDs)+len(ap.RemoveIDs) == 0 {
+	name := strings.TrimPrefix(c.Address, "audience.")
+	if ap != nil && ap.Recreate && ap.Drift != nil && obj.ProviderID == ap.Drift.ProviderID {
+		// The platform audience is gone, and with it every member the
+		// state says was sent: the state forgets both before a new one is
+		// made, so that a failure from here on leaves a state the next
+		// plan reads right. (Resuming this apply finds the new id in the
+		// state and keeps it.)
+		if err := x.forgetMembers(ctx, name); err != nil {
+			return err
+		}
+		obj.ProviderID = ""
+		if err := x.write(ctx, []state.Object{obj}, nil, false); err != nil {
+			return err
+		}
+	}
+	if ap == nil || (len(ap.AddIDs)+len(ap.RemoveIDs) == 0 && !ap.Recreate) {
 		return x.write(ctx, []state.Object{obj}, nil, false)
 	}
-	name := strings.TrimPrefix(c.Address, "audience.")
 	au := x.cfg.Audiences[name]
 	if au == nil || au.To == nil || au.Segment == nil || au.Segment.From == nil {
 		return errors.New("the audience is not in the configuration")
@@ -121,6 +143,13 @@ func (r *audienceRun) run(ctx context.Context, ap *planner.AudiencePlan, obj *st
 		return fmt.Errorf("opening provider.%s: %w", au.To.Address(), err)
 	}
 	defer p.Close()
+	if w, ok := p.(providers.Warner); ok {
+		defer func() {
+			for _, s := range w.Warnings() {
+				x.res.warn("audience." + r.name + ": " + s)
+			}
+		}()
+	}
 	id, err := p.Ensure(ctx, au.Name, obj.ProviderID)
 	if err != nil {
 		return fmt.Errorf("provider.%s: %w", au.To.Address(), err)
@@ -338,4 +367,66 @@ func (r *audienceRun) members(ctx context.Context, add, remove []string) (map[st
 		return nil, fmt.Errorf("re-reading source.%s: %w", src.Name, err)
 	}
 	return out, nil
+}
+
+// deleteAudience carries out the plan's teardown of a deleted audience
+// block: the provider deletes the platform audience (or it is detached,
+// as the plan said), then the membership and the object leave the state.
+// A failed delete leaves both, so the next plan shows the delete again.
+func (x *executor) deleteAudience(ctx context.Context, c *planner.Change) error {
+	name := strings.TrimPrefix(c.Address, "audience.")
+	prev, err := x.st.Object(ctx, c.Address)
+	if err != nil {
+		return fmt.Errorf("reading the state: %w", err)
+	}
+	td := c.Teardown
+	if td != nil && td.Action == planner.TeardownDelete && prev != nil && prev.ProviderID != "" {
+		if err := x.deletePlatform(ctx, td, prev.ProviderID); err != nil {
+			return err
+		}
+	} else if td != nil && td.ProviderID != "" {
+		x.res.warn(fmt.Sprintf("%s: detached, not deleted: %s", c.Address, td.What))
+	}
+	if err := x.forgetMembers(ctx, name); err != nil {
+		return err
+	}
+	return x.write(ctx, nil, []string{c.Address}, false)
+}
+
+// deletePlatform deletes the platform audience id through the provider
+// the plan named.
+func (x *executor) deletePlatform(ctx context.Context, td *planner.Teardown, id string) error {
+	pv := x.cfg.Providers[td.Provider]
+	if pv == nil {
+		return fmt.Errorf("provider.%s is no longer in the configuration: herald cannot delete %s", td.Provider, id)
+	}
+	p, err := providers.OpenAudience(ctx, providers.AudienceRequest{Dir: x.cfg.Dir, Provider: pv})
+	if err != nil {
+		return fmt.Errorf("opening provider.%s: %w", td.Provider, err)
+	}
+	defer p.Close()
+	d, ok := p.(providers.Deleter)
+	if !ok {
+		return fmt.Errorf("provider.%s cannot delete %s", td.Provider, id)
+	}
+	if err := d.Delete(ctx, id); err != nil {
+		return fmt.Errorf("provider.%s: %w", td.Provider, err)
+	}
+	return nil
+}
+
+// forgetMembers removes every member of the audience from the state, a
+// page at a time.
+func (x *executor) forgetMembers(ctx context.Context, name string) error {
+	var ids []string
+	if err := x.st.AudienceMembers(ctx, name, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+		return fmt.Errorf("reading the audience's members: %w", err)
+	}
+	const page = 10000
+	for start := 0; start < len(ids); start += page {
+		if err := x.st.SetAudienceMembers(ctx, name, nil, ids[start:min(start+page, len(ids))]); err != nil {
+			return fmt.Errorf("writing the audience's members: %w", err)
+		}
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/planner"
 	"github.com/heraldhq/herald/providers/adhash"
 	"github.com/heraldhq/herald/providers/metaads"
 	"github.com/heraldhq/herald/state"
@@ -29,6 +30,11 @@ type fakeMeta struct {
 	members map[string]bool // SHA-256 of the e-mail
 	bodies  []string
 	fail    bool
+	// id is the audience Meta has ("" when none: deleted in Ads Manager,
+	// or by herald); failDelete makes DELETE fail; reqs are "METHOD path".
+	id         string
+	failDelete bool
+	reqs       []string
 }
 
 func (f *fakeMeta) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +42,7 @@ func (f *fakeMeta) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.bodies = append(f.bodies, string(b))
+	f.reqs = append(f.reqs, r.Method+" "+r.URL.Path)
 	w.Header().Set("Content-Type", "application/json")
 	if r.Header.Get("Authorization") != "Bearer meta-token" {
 		w.WriteHeader(http.StatusUnauthorized)
@@ -46,8 +53,24 @@ func (f *fakeMeta) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/v25.0/act_42/customaudiences":
 		f.creates++
-		io.WriteString(w, `{"id":"6001"}`)
-	case r.URL.Path == "/v25.0/6001/users":
+		f.id = fmt.Sprint(6000 + f.creates)
+		f.members = map[string]bool{}
+		fmt.Fprintf(w, `{"id":%q}`, f.id)
+	case f.id == "" || (r.URL.Path != "/v25.0/"+f.id && r.URL.Path != "/v25.0/"+f.id+"/users"):
+		// As Graph answers for an object it does not have.
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":{"message":"Unsupported get request. Object with ID does not exist","type":"GraphMethodException","code":100,"error_subcode":33}}`)
+	case r.Method == http.MethodGet:
+		fmt.Fprintf(w, `{"id":%q,"approximate_count_lower_bound":%d}`, f.id, len(f.members))
+	case r.Method == http.MethodDelete && r.URL.Path == "/v25.0/"+f.id:
+		if f.failDelete {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":{"message":"(#2654) Custom audience is in use by an ad set","code":2654}}`)
+			return
+		}
+		f.id, f.members = "", map[string]bool{}
+		io.WriteString(w, `{"success":true}`)
+	default: // the users of f.id
 		if f.fail {
 			w.WriteHeader(http.StatusBadRequest)
 			io.WriteString(w, `{"error":{"message":"Audience Upload Blocked","code":100,"error_subcode":1713230}}`)
@@ -65,10 +88,7 @@ func (f *fakeMeta) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f.members[row[0]] = true
 			}
 		}
-		fmt.Fprintf(w, `{"audience_id":"6001","num_received":%d,"num_invalid_entries":0}`, len(p.Data))
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"error":{"message":"Unknown path","code":803}}`)
+		fmt.Fprintf(w, `{"audience_id":%q,"num_received":%d,"num_invalid_entries":0}`, f.id, len(p.Data))
 	}
 }
 
@@ -239,5 +259,211 @@ func TestApplyAudienceFailure(t *testing.T) {
 	}
 	if got := strings.Join(members(t, st, "seed"), ","); got != "c1,c2,c3,c4" {
 		t.Errorf("members %s", got)
+	}
+}
+
+// withoutAudience is the project of audienceProject with the audience
+// block deleted.
+func withoutAudience(t *testing.T, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "main.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, `audience "seed"`)
+	if i < 0 {
+		t.Fatal("no audience block")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(s[:i]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func change(t *testing.T, p *planner.Plan, addr string) *planner.Change {
+	t.Helper()
+	for _, c := range p.Changes {
+		if c.Address == addr {
+			return c
+		}
+	}
+	t.Fatalf("no change of %s in the plan", addr)
+	return nil
+}
+
+func planText(t *testing.T, p *planner.Plan) string {
+	t.Helper()
+	var b strings.Builder
+	if err := planner.WriteText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestApplyAudienceDelete(t *testing.T) {
+	t.Setenv("HERALD_TEST_META_TOKEN", "meta-token")
+	fm := &fakeMeta{members: map[string]bool{}}
+	srv := httptest.NewServer(fm)
+	defer srv.Close()
+	dir := audienceProject(t, srv.URL)
+	cfg, st := load(t, dir)
+	ctx := context.Background()
+	now := Options{Now: func() time.Time { return planNow }}
+	if _, err := Apply(ctx, cfg, st, makePlan(t, cfg, st, planNow), now); err != nil {
+		t.Fatal(err)
+	}
+
+	withoutAudience(t, dir)
+	cfg, _ = load(t, dir)
+	p := makePlan(t, cfg, st, planNow)
+	c := change(t, p, "audience.seed")
+	if c.Action != planner.Delete || c.Teardown == nil || c.Teardown.Action != planner.TeardownDelete ||
+		c.Teardown.ProviderID != "6001" || c.Teardown.Members != 4 {
+		t.Fatalf("change %+v, teardown %+v", c, c.Teardown)
+	}
+	text := planText(t, p)
+	if !strings.Contains(text, "- audience.seed  (delete)   deletes the Custom Audience on Meta (6001) · 4 members forgotten") {
+		t.Errorf("plan:\n%s", text)
+	}
+
+	// Meta refuses: the object and its members stay, so the next plan
+	// shows the delete again.
+	fm.mu.Lock()
+	fm.failDelete = true
+	fm.mu.Unlock()
+	res, err := Apply(ctx, cfg, st, p, now)
+	if err == nil || !strings.Contains(err.Error(), "Custom audience is in use by an ad set") || res.Failed["audience.seed"] == "" {
+		t.Fatalf("apply: %v, failed %v", err, res.Failed)
+	}
+	if obj, _ := st.Object(ctx, "audience.seed"); obj == nil || obj.ProviderID != "6001" {
+		t.Errorf("after a failed delete the object is %+v", obj)
+	}
+	if got := strings.Join(members(t, st, "seed"), ","); got != "c1,c2,c3,c4" {
+		t.Errorf("members after a failed delete %q", got)
+	}
+	p = makePlan(t, cfg, st, planNow)
+	if c := change(t, p, "audience.seed"); c.Action != planner.Delete || c.Teardown.Action != planner.TeardownDelete {
+		t.Errorf("the next plan: %+v", c)
+	}
+
+	fm.mu.Lock()
+	fm.failDelete = false
+	fm.mu.Unlock()
+	if _, err := Apply(ctx, cfg, st, p, now); err != nil {
+		t.Fatal(err)
+	}
+	if fm.id != "" || fm.reqs[len(fm.reqs)-1] != "DELETE /v25.0/6001" {
+		t.Errorf("platform audience %q, last request %q", fm.id, fm.reqs[len(fm.reqs)-1])
+	}
+	if obj, _ := st.Object(ctx, "audience.seed"); obj != nil {
+		t.Errorf("object still in the state: %+v", obj)
+	}
+	if got := members(t, st, "seed"); len(got) != 0 {
+		t.Errorf("members still in the state: %v", got)
+	}
+	if p := makePlan(t, cfg, st, planNow); p.Summary.HasChanges() {
+		t.Errorf("a plan after the delete still has changes: %+v", p.Summary)
+	}
+}
+
+func TestPlanAudienceDetachedWithoutProvider(t *testing.T) {
+	t.Setenv("HERALD_TEST_META_TOKEN", "meta-token")
+	fm := &fakeMeta{members: map[string]bool{}}
+	srv := httptest.NewServer(fm)
+	defer srv.Close()
+	dir := audienceProject(t, srv.URL)
+	cfg, st := load(t, dir)
+	ctx := context.Background()
+	if _, err := Apply(ctx, cfg, st, makePlan(t, cfg, st, planNow), Options{Now: func() time.Time { return planNow }}); err != nil {
+		t.Fatal(err)
+	}
+	// The provider block goes too: herald cannot reach Meta, and says so.
+	withoutAudience(t, dir)
+	b, _ := os.ReadFile(filepath.Join(dir, "main.hcl"))
+	s := string(b)
+	i, j := strings.Index(s, `provider "meta_ads"`), strings.Index(s, `schema "customer"`)
+	os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(s[:i]+s[j:]), 0o644)
+	cfg, _ = load(t, dir)
+	p := makePlan(t, cfg, st, planNow)
+	c := change(t, p, "audience.seed")
+	if c.Teardown == nil || c.Teardown.Action != planner.TeardownDetach || !strings.Contains(c.Teardown.What, "provider.meta_ads.main is no longer in the configuration") {
+		t.Fatalf("teardown %+v", c.Teardown)
+	}
+	res, err := Apply(ctx, cfg, st, p, Options{Now: func() time.Time { return planNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fm.id != "6001" || !strings.Contains(strings.Join(res.Warnings, "\n"), "audience.seed: detached, not deleted") {
+		t.Errorf("platform audience %q, warnings %q", fm.id, res.Warnings)
+	}
+	if obj, _ := st.Object(ctx, "audience.seed"); obj != nil || len(members(t, st, "seed")) != 0 {
+		t.Errorf("the state still has the audience: %+v", obj)
+	}
+}
+
+func TestPlanAudienceDrift(t *testing.T) {
+	t.Setenv("HERALD_TEST_META_TOKEN", "meta-token")
+	fm := &fakeMeta{members: map[string]bool{}}
+	srv := httptest.NewServer(fm)
+	defer srv.Close()
+	dir := audienceProject(t, srv.URL)
+	cfg, st := load(t, dir)
+	ctx := context.Background()
+	now := Options{Now: func() time.Time { return planNow }}
+	if _, err := Apply(ctx, cfg, st, makePlan(t, cfg, st, planNow), now); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing moved: one GET of the audience, and nothing to do.
+	fm.reqs = nil
+	p := makePlan(t, cfg, st, planNow)
+	if c := change(t, p, "audience.seed"); c.Action != planner.NoOp || c.Audience.Drift == nil || !c.Audience.Drift.Checked ||
+		!c.Audience.Drift.Exists || c.Audience.Drift.Size != 3 || c.Audience.Recreate {
+		t.Errorf("change %+v, drift %+v", c, c.Audience.Drift)
+	}
+	if fmt.Sprint(fm.reqs) != "[GET /v25.0/6001]" {
+		t.Errorf("plan made requests %v, want one GET", fm.reqs)
+	}
+
+	// Someone deletes the audience in Ads Manager.
+	fm.mu.Lock()
+	fm.id, fm.members = "", map[string]bool{}
+	fm.mu.Unlock()
+	p = makePlan(t, cfg, st, planNow)
+	c := change(t, p, "audience.seed")
+	if c.Action != planner.Sync || !c.Audience.Recreate || c.Audience.Add != 4 || c.Audience.Remove != 0 ||
+		c.Audience.Drift.Exists || c.Audience.Drift.ProviderID != "6001" {
+		t.Fatalf("change %+v, audience %+v", c, c.Audience)
+	}
+	if text := planText(t, p); !strings.Contains(text, "drift: 6001 no longer exists on the platform: it will be created again and all 4 members uploaded") {
+		t.Errorf("plan:\n%s", text)
+	}
+	if _, err := Apply(ctx, cfg, st, p, now); err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := st.Object(ctx, "audience.seed")
+	if obj == nil || obj.ProviderID != "6002" || fm.creates != 2 || len(fm.members) != 3 {
+		t.Errorf("after re-creating: object %+v, %d creates, %d members on Meta", obj, fm.creates, len(fm.members))
+	}
+	if got := strings.Join(members(t, st, "seed"), ","); got != "c1,c2,c3,c4" {
+		t.Errorf("members %q", got)
+	}
+	if p := makePlan(t, cfg, st, planNow); p.Summary.HasChanges() {
+		t.Errorf("after re-creating, the plan still has changes: %+v", p.Summary)
+	}
+
+	// Without credentials the plan runs, and says drift was not checked.
+	os.Unsetenv("HERALD_TEST_META_TOKEN")
+	cfg, _ = load(t, dir)
+	fm.reqs = nil
+	p = makePlan(t, cfg, st, planNow)
+	if c := change(t, p, "audience.seed"); c.Audience.Drift == nil || c.Audience.Drift.Checked || c.Audience.Recreate {
+		t.Errorf("drift %+v", c.Audience.Drift)
+	}
+	if w := strings.Join(p.Warnings, "\n"); !strings.Contains(w, "audience.seed: drift not checked") || !strings.Contains(w, "HERALD_TEST_META_TOKEN") {
+		t.Errorf("warnings %q", p.Warnings)
+	}
+	if len(fm.reqs) != 0 {
+		t.Errorf("requests without credentials: %v", fm.reqs)
 	}
 }

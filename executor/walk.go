@@ -153,6 +153,9 @@ func (x *executor) vertex(ctx context.Context, c *planner.Change) (err error) {
 		x.emit(Event{Type: "change_applied", Address: c.Address, Action: string(c.Action), Error: msg})
 	}()
 	if c.Action == planner.Delete {
+		if c.Kind == "audience" {
+			return x.deleteAudience(ctx, c)
+		}
 		return x.write(ctx, nil, []string{c.Address}, false)
 	}
 	obj := state.Object{Address: c.Address, Kind: c.Kind, Attrs: c.After}

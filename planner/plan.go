@@ -64,6 +64,8 @@ type Change struct {
 
 	Campaign *CampaignPlan `json:"campaign,omitempty"`
 	Audience *AudiencePlan `json:"audience,omitempty"`
+	// Teardown is what deleting an ad audience does on its platform.
+	Teardown *Teardown `json:"teardown,omitempty"`
 	// JourneysInFlight is the number of journeys a deleted trigger ends.
 	JourneysInFlight int `json:"journeys_in_flight,omitempty"`
 }
@@ -141,6 +143,53 @@ type AudiencePlan struct {
 	RemoveIDs []string `json:"-"`
 	// Evaluation says how the segment was evaluated.
 	Evaluation string `json:"evaluation,omitempty"`
+	// Drift is what the platform said of the audience whose id is in the
+	// state; nil when there is no id yet, or the provider cannot tell.
+	Drift *Drift `json:"drift,omitempty"`
+	// Recreate is set when the platform audience is gone: apply forgets
+	// the membership in the state, creates the audience again and uploads
+	// every member (AddIDs is all of them, RemoveIDs empty).
+	Recreate bool `json:"recreate,omitempty"`
+}
+
+// Drift is the platform's side of an ad audience, read by the plan with
+// one call to the provider.
+type Drift struct {
+	// Checked is false when the plan could not ask the platform: no
+	// credentials in the environment, or the platform did not answer.
+	// NotChecked says why.
+	Checked    bool   `json:"checked"`
+	NotChecked string `json:"not_checked,omitempty"`
+	ProviderID string `json:"provider_id"`
+	// Exists tells whether the platform still has the audience; Size is
+	// the member count it reports (platforms round it), -1 when it does
+	// not say.
+	Exists bool  `json:"exists"`
+	Size   int64 `json:"size"`
+}
+
+// Teardown actions.
+const (
+	// TeardownDelete deletes the platform audience (for Mailchimp, the
+	// tag) through its provider.
+	TeardownDelete = "delete"
+	// TeardownDetach leaves the platform audience as it is and forgets
+	// it: herald has no platform id for it, or its provider block is gone
+	// from the configuration too.
+	TeardownDetach = "detach"
+)
+
+// Teardown is what apply does on the platform for a deleted audience
+// block, before the object and its membership leave the state.
+type Teardown struct {
+	Action     string `json:"action"`             // TeardownDelete or TeardownDetach
+	Provider   string `json:"provider,omitempty"` // "google_ads.main"
+	ProviderID string `json:"provider_id,omitempty"`
+	// What says it for a reviewer: "removes the Customer Match user list
+	// on Google Ads", or why the audience is only detached.
+	What string `json:"what"`
+	// Members is the membership the state forgets.
+	Members int64 `json:"members"`
 }
 
 // Summary counts what the plan does.

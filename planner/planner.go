@@ -115,6 +115,11 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 		for _, k := range sortedKeys(o.Attrs) {
 			c.Attrs = append(c.Attrs, AttrChange{Name: k, Before: o.Attrs[k]})
 		}
+		if o.Kind == "audience" {
+			if c.Teardown, err = teardown(ctx, cfg, st, o); err != nil {
+				return fail("Cannot read audience membership from the state", err)
+			}
+		}
 		p.Changes = append(p.Changes, c)
 	}
 	if diags.HasErrors() {
@@ -262,6 +267,13 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	if diags.HasErrors() {
 		return diags
 	}
+	// The platforms are asked about drift while the sources are read.
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	waitDrift, err := startDrift(dctx, cfg, st, p.Changes)
+	if err != nil {
+		return fail("Cannot read the state", err)
+	}
 	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, progress: opts.Progress, noPushdown: opts.NoPushdown, showPII: opts.ShowPII}
 	for _, src := range order {
 		if err := e.scanSource(ctx, src, bySource[src]); err != nil {
@@ -292,6 +304,8 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	if err != nil {
 		return fail("Cannot read the suppression list", err)
 	}
+	drifts := waitDrift()
+	p.Warnings = append(p.Warnings, driftWarnings(drifts)...)
 	for _, src := range order {
 		for _, c := range bySource[src] {
 			e.finish(c, consent, supp)
@@ -304,8 +318,9 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 				return fail("Cannot read audience membership from the state", err)
 			}
 			ch := changes["audience."+c.name]
+			applyDrift(ap, drifts[ch.Address], c.members)
 			ch.Audience = ap
-			if ch.Action == NoOp && ap.Add+ap.Remove > 0 {
+			if ch.Action == NoOp && (ap.Add+ap.Remove > 0 || ap.Recreate) {
 				ch.Action = Sync
 			}
 		}

@@ -63,6 +63,8 @@ func headerSummary(c *Change) string {
 		return s
 	case c.Audience != nil:
 		return fmt.Sprintf("+%s −%s members", n(c.Audience.Add), n(c.Audience.Remove))
+	case c.Teardown != nil:
+		return fmt.Sprintf("%s · %s members forgotten", c.Teardown.What, n(c.Teardown.Members))
 	case c.Action == Delete && c.Kind == "trigger":
 		return fmt.Sprintf("%s journeys in flight will exit", n(int64(c.JourneysInFlight)))
 	}
@@ -110,6 +112,10 @@ func WriteText(w io.Writer, p *Plan, color bool) error {
 			writeFunnel(&b, c.Audience.Funnel, st)
 			fmt.Fprintf(&b, "      =%7s  members\n", n(c.Audience.Members))
 			writeEvaluation(&b, c.Audience.Evaluation, st)
+			if d := c.Audience.Drift; d != nil && c.Audience.Recreate {
+				fmt.Fprintf(&b, "       %sdrift: %s no longer exists on the platform: it will be created again and all %s members uploaded%s\n",
+					st.yellow, d.ProviderID, n(c.Audience.Add), st.reset)
+			}
 			if c.Action == Update {
 				writeAttrs(&b, c.Attrs, st)
 			}
@@ -235,6 +241,14 @@ func WriteMarkdown(w io.Writer, p *Plan, stale []string) error {
 			count = n(c.Campaign.Messages()) + " messages"
 		case c.Audience != nil:
 			count = fmt.Sprintf("+%s −%s", n(c.Audience.Add), n(c.Audience.Remove))
+			if c.Audience.Recreate {
+				count += " (re-created)"
+			}
+		case c.Teardown != nil:
+			count = "platform audience kept"
+			if c.Teardown.Action == TeardownDelete {
+				count = "platform audience deleted"
+			}
 		}
 		fmt.Fprintf(&rows, "| `%s` | %s %s | %s |\n", c.Address, c.Action.Symbol(), c.Action, count)
 		var d strings.Builder
