@@ -232,7 +232,7 @@ func TestPollerBackfillAndBadRows(t *testing.T) {
 	fx.insert(
 		[3]string{"c1", "a", "2026-11-20T00:00:00Z"}, // before Since
 		[3]string{"c1", "a", "2026-11-26T00:00:00Z"},
-		[3]string{"c1", "a", "not a time"}, // a bad value
+		[3]string{"c1", "a", "not a time"},         // a bad value
 		[3]string{"", "a", "2026-11-26T01:00:00Z"}, // no customer
 		[3]string{"c2", "a", "2026-11-26T02:00:00Z"},
 	)
