@@ -467,3 +467,97 @@ func TestPlanAudienceDrift(t *testing.T) {
 		t.Errorf("requests without credentials: %v", fm.reqs)
 	}
 }
+
+// fakeGoogle answers as the Google Ads REST API documents user lists,
+// offline user data jobs and the search of a job's status.
+type fakeGoogle struct {
+	mu     sync.Mutex
+	status string // what every search of the job answers
+	reason string
+	jobs   int
+}
+
+func (f *fakeGoogle) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get("Authorization") != "Bearer ya29.test" || r.Header.Get("Developer-Token") != "dev-token" {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":{"code":401,"message":"Request is missing required authentication credential.","status":"UNAUTHENTICATED"}}`)
+		return
+	}
+	switch p := r.URL.Path; {
+	case p == "/v26/customers/1234567890/userLists:mutate":
+		io.WriteString(w, `{"results":[{"resourceName":"customers/1234567890/userLists/555"}]}`)
+	case p == "/v26/customers/1234567890/offlineUserDataJobs:create":
+		f.jobs++
+		fmt.Fprintf(w, `{"resourceName":"customers/1234567890/offlineUserDataJobs/%d"}`, 900+f.jobs)
+	case strings.HasSuffix(p, ":addOperations"), strings.HasSuffix(p, ":run"):
+		io.WriteString(w, `{}`)
+	case p == "/v26/customers/1234567890/googleAds:search" && strings.Contains(string(b), "FROM offline_user_data_job"):
+		fmt.Fprintf(w, `{"results":[{"offlineUserDataJob":{"status":%q,"failureReason":%q}}]}`, f.status, f.reason)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":{"code":404,"message":"not found","status":"NOT_FOUND"}}`)
+	}
+}
+
+func googleProject(t *testing.T, endpoint string) string {
+	t.Helper()
+	dir := audienceProject(t, endpoint)
+	b, _ := os.ReadFile(filepath.Join(dir, "main.hcl"))
+	s := strings.Replace(string(b), `provider "meta_ads" "main" {
+  ad_account_id = "42"
+  access_token  = env("HERALD_TEST_META_TOKEN")`, `provider "google_ads" "main" {
+  customer_id     = "123-456-7890"
+  developer_token = env("HERALD_TEST_GOOGLE_DEV")
+  access_token    = env("HERALD_TEST_GOOGLE_TOKEN")
+  job_wait        = "1s"`, 1)
+	s = strings.Replace(s, "provider.meta_ads.main", "provider.google_ads.main", 1)
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestApplyAudienceGoogleJob(t *testing.T) {
+	t.Setenv("HERALD_TEST_GOOGLE_DEV", "dev-token")
+	t.Setenv("HERALD_TEST_GOOGLE_TOKEN", "ya29.test")
+	ctx := context.Background()
+	now := Options{Now: func() time.Time { return planNow }}
+
+	// Still running when job_wait is up: the sync is recorded, and the
+	// apply says which job Google will finish.
+	fg := &fakeGoogle{status: "RUNNING"}
+	srv := httptest.NewServer(fg)
+	defer srv.Close()
+	cfg, st := load(t, googleProject(t, srv.URL))
+	res, err := Apply(ctx, cfg, st, makePlan(t, cfg, st, planNow), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, "audience.seed: provider.google_ads.main: customers/1234567890/offlineUserDataJobs/901 is still running after 1s: Google will finish it") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	if got := strings.Join(members(t, st, "seed"), ","); got != "c1,c2,c3,c4" {
+		t.Errorf("members %q", got)
+	}
+
+	// FAILED: the sync fails with Google's reason, and the members are not
+	// recorded, so the next plan shows them again.
+	fg2 := &fakeGoogle{status: "FAILED", reason: "INSUFFICIENT_MATCHED_TRANSACTIONS"}
+	srv2 := httptest.NewServer(fg2)
+	defer srv2.Close()
+	cfg, st = load(t, googleProject(t, srv2.URL))
+	res, err = Apply(ctx, cfg, st, makePlan(t, cfg, st, planNow), now)
+	if err == nil || !strings.Contains(err.Error(), "FAILED: INSUFFICIENT_MATCHED_TRANSACTIONS") || res.Failed["audience.seed"] == "" {
+		t.Fatalf("apply: %v, failed %v", err, res.Failed)
+	}
+	if got := strings.Join(members(t, st, "seed"), ","); got != "c4" {
+		t.Errorf("members after a failed job %q, want c4 (nothing to send)", got)
+	}
+	if c := change(t, makePlan(t, cfg, st, planNow), "audience.seed"); c.Audience == nil || c.Audience.Add != 3 {
+		t.Errorf("the next plan: %+v", c.Audience)
+	}
+}
