@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/heraldhq/herald/ingest"
 	"github.com/heraldhq/herald/lang"
@@ -186,9 +185,6 @@ Exit codes: 0 success (skipped events included); 1 error.`,
 	return cmd
 }
 
-// platformOf is the webhook platform of a provider type.
-var platformOf = map[string]ingest.Platform{"twilio": ingest.Twilio, "mailchimp": ingest.Mandrill}
-
 // ingestProvider finds the provider -provider names.
 func ingestProvider(cfg *lang.Config, name string) (*lang.Provider, error) {
 	name = strings.TrimPrefix(name, "provider.")
@@ -196,7 +192,7 @@ func ingestProvider(cfg *lang.Config, name string) (*lang.Provider, error) {
 	if p == nil {
 		var have []string
 		for addr, q := range cfg.Providers {
-			if platformOf[q.Type] != "" {
+			if ingest.PlatformOf(q.Type) != "" {
 				have = append(have, addr)
 			}
 		}
@@ -206,7 +202,7 @@ func ingestProvider(cfg *lang.Config, name string) (*lang.Provider, error) {
 		}
 		return nil, fmt.Errorf("no provider %s in the configuration; these take webhooks: %s", name, strings.Join(have, ", "))
 	}
-	if platformOf[p.Type] == "" {
+	if ingest.PlatformOf(p.Type) == "" {
 		return nil, fmt.Errorf("provider.%s is of type %s: ingest reads the webhooks of twilio and mailchimp providers", name, p.Type)
 	}
 	return p, nil
@@ -219,11 +215,11 @@ func onlyProvider(cfg *lang.Config, pl ingest.Platform) (*lang.Provider, error) 
 	}
 	var found []*lang.Provider
 	for _, p := range cfg.Providers {
-		if platformOf[p.Type] == pl {
+		if ingest.PlatformOf(p.Type) == pl {
 			found = append(found, p)
 		}
 	}
-	typ := map[ingest.Platform]string{ingest.Twilio: "twilio", ingest.Mandrill: "mailchimp"}[pl]
+	typ := ingest.ProviderType(pl)
 	switch len(found) {
 	case 1:
 		return found[0], nil
@@ -241,58 +237,9 @@ func onlyProvider(cfg *lang.Config, pl ingest.Platform) (*lang.Provider, error) 
 // verifyAndParse checks a request's signature with p's secret and reads
 // its events.
 func verifyAndParse(p *lang.Provider, req *ingest.Request, signed, name string) ([]ingest.Event, error) {
-	want := platformOf[p.Type]
-	header := map[ingest.Platform]string{ingest.Twilio: ingest.TwilioHeader, ingest.Mandrill: ingest.MandrillHeader}[want]
-	if req.Platform != want {
-		return nil, fmt.Errorf("the request has no %s header: provider.%s takes %s webhooks", header, p.Address(), want)
+	evs, err := ingest.VerifyAndParse(p, req, signed, name)
+	if errors.Is(err, ingest.ErrSignature) {
+		err = fmt.Errorf("%w (give the URL configured there with -url)", err)
 	}
-	secretName := map[ingest.Platform]string{ingest.Twilio: "auth_token", ingest.Mandrill: "webhook_key"}[want]
-	secret, err := providerString(p, secretName)
-	if err != nil {
-		return nil, err
-	}
-	urls := []string{req.URL}
-	if signed == "" && want == ingest.Twilio {
-		if cb, _ := providerString(p, "status_callback"); cb != "" && cb != req.URL {
-			urls = []string{cb, req.URL}
-		}
-	}
-	verify := ingest.VerifyTwilio
-	if want == ingest.Mandrill {
-		verify = ingest.VerifyMandrill
-	}
-	err = ingest.ErrSignature
-	for _, u := range urls {
-		if err = verify(secret, u, req.Form, req.Signature); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w for %s with provider.%s's %s; check the URL (-url) is the one configured at %s",
-			header, err, strings.Join(urls, " or "), p.Address(), secretName, want)
-	}
-	if want == ingest.Twilio {
-		return ingest.ParseTwilio(req.Form, name)
-	}
-	return ingest.ParseMandrill(req.Form, name)
-}
-
-// providerString is a string attribute of p that must be set: an env()
-// whose variable is not set is an error naming it.
-func providerString(p *lang.Provider, name string) (string, error) {
-	v, ok := p.Attributes[name]
-	if !ok || v == cty.NilVal || v.IsNull() {
-		return "", fmt.Errorf("provider.%s has no %s, which ingest needs to check the signature", p.Address(), name)
-	}
-	if !v.IsWhollyKnown() {
-		hint := "it comes from a value that is not known"
-		if len(p.EnvVars) > 0 {
-			hint = "set the environment variable " + strings.Join(p.EnvVars, " or ")
-		}
-		return "", fmt.Errorf("provider.%s: %s is not set: %s", p.Address(), name, hint)
-	}
-	if v.Type() != cty.String {
-		return "", fmt.Errorf("provider.%s: %s must be a string", p.Address(), name)
-	}
-	return v.AsString(), nil
+	return evs, err
 }
