@@ -2,12 +2,12 @@
 // it keeps a tag of a Mailchimp Marketing audience (a list) in step with
 // a segment, through the Marketing API:
 //
-//	GET  {endpoint}/lists/{list_id}?fields=id                        (Ensure: the list exists)
+//	GET  {endpoint}/lists/{list_id}/segments?type=static&…            (Ensure, Inspect: the tag and its member count)
+//	POST {endpoint}/lists/{list_id}/segments {"name": <tag>, "static_segment": []}   (Ensure: an empty tag)
 //	PUT  {endpoint}/lists/{list_id}/members/{subscriber_hash}
 //	     {"email_address": ..., "status_if_new": "transactional"}
 //	POST {endpoint}/lists/{list_id}/members/{subscriber_hash}/tags
 //	     {"tags": [{"name": <tag>, "status": "active"|"inactive"}]}
-//	GET  {endpoint}/lists/{list_id}/segments?type=static&…            (Inspect: the tag and its member count)
 //	DELETE {endpoint}/lists/{list_id}/segments/{tag's segment id}      (Delete: the tag, from every member)
 //	Authorization: Basic <"herald":api_key>
 //
@@ -195,14 +195,24 @@ func notFound(err error) bool {
 }
 
 // Ensure implements providers.Audience: the id of a tag is its name, so
-// it returns id, or name when id is "" after checking that the list
-// exists and the key may read it.
+// it returns id, or name when id is "" after making sure the tag exists
+// in the list — created empty when it does not, so that Inspect finds it
+// even before anyone is tagged.
 func (a *Audience) Ensure(ctx context.Context, name, id string) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-	if _, _, err := a.c.Do(ctx, httpx.Call{Method: http.MethodGet, URL: a.base + "?fields=id", Header: a.header(), Message: message}); err != nil {
-		return "", fmt.Errorf("reading the Mailchimp audience: %w", err)
+	s, err := a.findTag(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("reading the Mailchimp audience's tags: %w", err)
+	}
+	if s == nil {
+		// A static segment created with an empty list of addresses is a
+		// tag without members.
+		js, _ := json.Marshal(map[string]any{"name": name, "static_segment": []string{}})
+		if _, _, err := a.c.Do(ctx, httpx.Call{Method: http.MethodPost, URL: a.base + "/segments", Header: a.header(), Body: js, Message: message}); err != nil {
+			return "", fmt.Errorf("creating the tag %q: %w", name, err)
+		}
 	}
 	return name, nil
 }

@@ -33,11 +33,12 @@ type platform struct {
 	reqs     []request
 	status   map[string]string          // hash → status
 	tags     map[string]map[string]bool // hash → tag → active
+	empty    map[string]bool            // tags created without members
 	throttle int
 }
 
 func newPlatform() *platform {
-	return &platform{status: map[string]string{}, tags: map[string]map[string]bool{}}
+	return &platform{status: map[string]string{}, tags: map[string]map[string]bool{}, empty: map[string]bool{}}
 }
 
 func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -105,6 +106,19 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			segs = append(segs, fmt.Sprintf(`{"id":%d,"name":%q,"member_count":%d}`, 100+i, name, n))
 		}
 		fmt.Fprintf(w, `{"segments":[%s],"total_items":%d}`, strings.Join(segs, ","), len(segs))
+	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "segments":
+		var in struct {
+			Name   string   `json:"name"`
+			Static []string `json:"static_segment"`
+		}
+		json.Unmarshal(b, &in)
+		if in.Name == "" || in.Static == nil {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"title":"Invalid Resource","status":400,"detail":"name and static_segment are required"}`)
+			return
+		}
+		p.empty[in.Name] = true
+		fmt.Fprintf(w, `{"id":1,"name":%q,"member_count":0,"type":"static"}`, in.Name)
 	case r.Method == http.MethodDelete && len(parts) == 3 && parts[1] == "segments":
 		names := p.tagNames()
 		var i int
@@ -117,6 +131,7 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, ts := range p.tags {
 			delete(ts, names[i-100])
 		}
+		delete(p.empty, names[i-100])
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPost && len(parts) == 4 && parts[3] == "tags":
 		if _, ok := p.status[parts[2]]; !ok {
@@ -143,6 +158,10 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *platform) tagNames() []string {
 	seen := map[string]bool{}
 	var names []string
+	for n := range p.empty {
+		seen[n] = true
+		names = append(names, n)
+	}
 	for _, ts := range p.tags {
 		for n := range ts {
 			if !seen[n] {
@@ -240,7 +259,8 @@ func TestSync(t *testing.T) {
 		methods = append(methods, r.method)
 	}
 	sort.Strings(methods)
-	if got := strings.Join(methods, " "); got != "GET POST POST POST POST POST PUT PUT PUT PUT" {
+	// One GET of the tags and one POST creating the tag, then per member.
+	if got := strings.Join(methods, " "); got != "GET POST POST POST POST POST POST PUT PUT PUT PUT" {
 		t.Errorf("requests %s", got)
 	}
 }
@@ -323,5 +343,30 @@ func TestInspectAndDelete(t *testing.T) {
 	b.base = srv.URL + "/3.0/lists/L2" // a list Mailchimp does not have
 	if _, _, err := b.Inspect(ctx, "seed"); err == nil || !strings.Contains(err.Error(), "the Mailchimp audience (list) is gone") {
 		t.Errorf("Inspect of a missing list = %v", err)
+	}
+}
+
+func TestEnsureCreatesAnEmptyTag(t *testing.T) {
+	p := newPlatform()
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	a := open(t, srv.URL)
+	ctx := context.Background()
+	if tag, err := a.Ensure(ctx, "seed", ""); err != nil || tag != "seed" {
+		t.Fatalf("Ensure = %q, %v", tag, err)
+	}
+	// Before anyone is tagged, the tag exists: a later plan sees no drift.
+	if ok, size, err := a.Inspect(ctx, "seed"); err != nil || !ok || size != 0 {
+		t.Errorf("Inspect = %v, %d, %v; want true, 0", ok, size, err)
+	}
+	posts := 0
+	for _, r := range p.reqs {
+		if r.method == http.MethodPost && r.path == "/3.0/lists/L1/segments" {
+			posts++
+		}
+	}
+	// Ensure of a tag that exists creates nothing.
+	if _, err := a.Ensure(ctx, "seed", ""); err != nil || posts != 1 {
+		t.Errorf("Ensure again: %v, %d creates", err, posts)
 	}
 }
