@@ -1,6 +1,10 @@
 package inbound
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/heraldhq/herald/state"
+)
 
 func TestLoadProject(t *testing.T) {
 	srcs := loadSources(t, "")
@@ -10,3 +14,6 @@ func TestLoadProject(t *testing.T) {
 		}
 	}
 }
+
+// The state backends keep the offsets.
+var _ Offsets = (state.Runtime)(nil)
