@@ -4,11 +4,11 @@
 // signatures, and turns them into changes to the send ledger and the
 // suppression list.
 //
-// The webhooks come as saved HTTP requests (ReadRequest): herald does not
-// listen for them itself yet, so a proxy, a serverless function or a
-// request bin keeps them and herald ingest reads them. Every request's
-// signature is checked (VerifyTwilio, VerifyMandrill) before anything is
-// written; one bad signature and nothing is.
+// The webhooks come live to herald run (Handler), or as saved HTTP
+// requests (ReadRequest) that a proxy, a serverless function or a request
+// bin kept for herald ingest. Every request's signature is checked
+// (VerifyTwilio, VerifyMandrill) before anything is written; one bad
+// signature and nothing is.
 //
 // A webhook names a message by the platform's id — Twilio's MessageSid
 // (SM…), Mandrill's _id — which the ledger keeps as the send's
