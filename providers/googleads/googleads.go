@@ -488,8 +488,14 @@ func (a *Audience) wait(ctx context.Context, job string) error {
 	pause := firstPoll
 	for {
 		status, reason, err := a.jobStatus(ctx, job)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
-			return fmt.Errorf("reading the status of %s: %w", job, err)
+			// Google took the job and runs it whether or not herald can
+			// read its status: the batch stands, with a warning.
+			a.warn(fmt.Sprintf("%s: could not read the status of %s, which Google runs regardless: %v", a.c.Name, job, err))
+			return nil
 		}
 		switch status {
 		case "SUCCESS":

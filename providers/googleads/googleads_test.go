@@ -48,6 +48,7 @@ type platform struct {
 	reason   string // the failureReason of a FAILED job
 	listGone bool   // the user list was removed in Google Ads
 	removed  []string
+	noSearch bool // searches are refused
 }
 
 func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -98,6 +99,9 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		io.WriteString(w, `{"results":[{"resourceName":"customers/1234567890/userLists/555"}]}`)
+	case r.URL.Path == "/v26/customers/1234567890/googleAds:search" && p.noSearch:
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED"}}`)
 	case r.URL.Path == "/v26/customers/1234567890/googleAds:search":
 		var in struct{ Query string }
 		json.Unmarshal(b, &in)
@@ -400,6 +404,21 @@ func TestJobStillRunning(t *testing.T) {
 	if len(a.Warnings()) != 0 {
 		t.Error("Warnings did not forget what it returned")
 	}
+	// A status Google will not tell is not a failure of the batch.
+	p.polls, p.fail = 0, ""
+	p.statuses = []string{"RUNNING"}
+	a2 := open(t, srv.URL, map[string]cty.Value{"access_token": cty.StringVal("ya29.fixed")})
+	(&clock{now: start}).use(a2)
+	p.mu.Lock()
+	p.noSearch = true
+	p.mu.Unlock()
+	if err := a2.Add(context.Background(), list, member); err != nil {
+		t.Errorf("an unreadable job status failed the batch: %v", err)
+	}
+	if w := a2.Warnings(); len(w) != 1 || !strings.Contains(w[0], "could not read the status of customers/1234567890/offlineUserDataJobs/") || !strings.Contains(w[0], "PERMISSION_DENIED") {
+		t.Errorf("warnings %q", w)
+	}
+
 	// job_wait = "0s": run and return.
 	p.polls = 0
 	a = open(t, srv.URL, map[string]cty.Value{"access_token": cty.StringVal("ya29.fixed"), "job_wait": cty.StringVal("0s")})
