@@ -158,6 +158,11 @@ func (s *eventSchema) event(rec *providers.Record, names func(i int) string) (Ev
 	default:
 		return ev, &fieldError{names(s.tim), errors.New("is not a timestamp")}
 	}
+	if ev.Time.IsZero() {
+		// Go's "no time": whoever reads the event could not tell it from
+		// an unset one.
+		return ev, &fieldError{names(s.tim), errors.New("is 0001-01-01T00:00:00Z, which is no time")}
+	}
 	if s.id >= 0 {
 		ev.ID, _ = text(rec.Values[s.id])
 	}

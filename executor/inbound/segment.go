@@ -89,7 +89,7 @@ func NewSegmentHandler(opts SegmentOptions) http.Handler {
 		h.log = slog.Default()
 	}
 	for _, src := range opts.Sources {
-		if src == nil {
+		if src == nil || h.sources[src.Name] != nil {
 			continue
 		}
 		es, err := newEventSchema(src)

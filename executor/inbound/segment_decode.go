@@ -128,7 +128,7 @@ func (d *segDecoder) message(f map[string]json.RawMessage, raw []byte, now time.
 		return invalid(`"userId" is missing or not a string: it names the customer`)
 	}
 	if !set(vals, es.cust, es.lay, uid) {
-		return invalid(`"userId" is not a %s`, es.lay.Types[es.cust])
+		return invalid(`"userId" is not of type %s, the type of field %q`, es.lay.Types[es.cust], es.lay.Names[es.cust])
 	}
 
 	name, has, ok := jsonString(f["event"])
@@ -136,7 +136,7 @@ func (d *segDecoder) message(f map[string]json.RawMessage, raw []byte, now time.
 		return invalid(`"event" is missing or not a string: it is the event's name, such as "page_view"`)
 	}
 	if !set(vals, es.typ, es.lay, name) {
-		return invalid(`"event" is not a %s`, es.lay.Types[es.typ])
+		return invalid(`"event" is not of type %s, the type of field %q`, es.lay.Types[es.typ], es.lay.Names[es.typ])
 	}
 
 	at, rej := timestamp(f, batchSentAt, now)
@@ -152,7 +152,7 @@ func (d *segDecoder) message(f map[string]json.RawMessage, raw []byte, now time.
 	if mid, ok := jsonScalar(f["messageId"]); !ok {
 		return invalid(`"messageId" is not a string`)
 	} else if mid != nil && mid != "" && es.id >= 0 && !set(vals, es.id, es.lay, mid) {
-		return invalid(`"messageId" is not a %s`, es.lay.Types[es.id])
+		return invalid(`"messageId" is not of type %s, the type of field %q`, es.lay.Types[es.id], es.lay.Names[es.id])
 	}
 
 	ev, fe := es.event(&providers.Record{Layout: es.lay, Values: vals}, es.fieldName)
