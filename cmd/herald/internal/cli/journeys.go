@@ -435,7 +435,7 @@ func (a *app) journeysShowCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "show ID | show TRIGGER CUSTOMER_ID",
+		Use:   "show {ID | TRIGGER CUSTOMER_ID}",
 		Short: "Show one journey and the messages it sent",
 		Long: `Show prints a journey: its trigger, customer id, status, the step it is at,
 when it started, why it exited, the id of the event that started it and the

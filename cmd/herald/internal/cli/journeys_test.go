@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/cmd/herald/internal/cli"
+	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/state"
 )
@@ -115,12 +116,28 @@ func herald(t *testing.T, args ...string) (stdout, stderr string, code int) {
 
 // TestJourneys seeds journeys in every status straight into the state, as
 // herald run would leave them, and reads them back with herald journeys
-// list and show.
+// list and show, on each backend.
 func TestJourneys(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testJourneys(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		if !pgtest.Available() {
+			t.Skip("PostgreSQL is not available")
+		}
+		// This package's TestMain is testscript's, which cannot call
+		// pgtest.Main; this is the package's only user of pgtest, so the
+		// cluster is stopped here, after the database is dropped.
+		t.Cleanup(pgtest.Stop)
+		t.Setenv("HERALD_STATE_URL", pgtest.Start(t))
+		testJourneys(t, "  state \"postgres\" {\n    url = env(\"HERALD_STATE_URL\")\n  }\n")
+	})
+}
+
+func testJourneys(t *testing.T, stateBlock string) {
 	t.Setenv("NO_COLOR", "1")
 	ctx := context.Background()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(journeysProject), 0o644); err != nil {
+	project := strings.Replace(journeysProject, "herald {\n", "herald {\n"+stateBlock, 1)
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(project), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg, diags := lang.Load(dir, lang.Options{})
