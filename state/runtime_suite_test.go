@@ -284,15 +284,14 @@ func runRuntimeSuite(t *testing.T, open func(t *testing.T) Backend) {
 		}
 		count := func(tg string) int {
 			t.Helper()
-			// e1 is there already, so adding it again only counts.
-			n, err := b.AddWindowEvent(ctx, WindowEvent{Trigger: tg, CustomerID: "c1", Key: "e1", At: t0.Add(time.Minute)}, t0.Add(-time.Hour))
+			n, err := b.AddWindowEvent(ctx, WindowEvent{Trigger: tg, CustomerID: "c1", Key: "probe", At: t0.Add(time.Hour)}, t0.Add(-time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
-			return n
+			return n - 1
 		}
 		if n := count(trig); n != 2 {
-			t.Errorf("window after pruning = %d events, want 2", n)
+			t.Errorf("window after pruning = %d events, want 2 (at and after the cut)", n)
 		}
 		if n := count("trigger.other"); n != 3 {
 			t.Errorf("another trigger's window after pruning = %d events, want 3", n)
@@ -971,6 +970,29 @@ func runRuntimeSuite(t *testing.T, open func(t *testing.T) Backend) {
 		}
 	})
 
+	run("Refuses", func(t *testing.T) {
+		// What lacks a name is refused rather than stored under "".
+		b := open(t)
+		for name, err := range map[string]error{
+			"PutValue":           b.PutValue(ctx, "", []byte("x")),
+			"PutValueIfAbsent":   second(b.PutValueIfAbsent(ctx, "", []byte("x"))),
+			"MarkSeen":           second(b.MarkSeen(ctx, trig, "", "ev", t0)),
+			"AddWindowEvent":     second(b.AddWindowEvent(ctx, WindowEvent{Trigger: trig, Key: "e1", At: t0}, t0)),
+			"StartJourney":       second(b.StartJourney(ctx, Journey{Trigger: trig, CustomerID: "c1", StartedAt: t0}, Timer{DueAt: t0}, time.Time{})),
+			"ClaimTimers":        second(b.ClaimTimers(ctx, "", t0, time.Minute, 10)),
+			"ClaimDueSends":      second(b.ClaimDueSends(ctx, "", t0, time.Minute, 10)),
+			"Lead without name":  second(b.Lead(ctx, "", "a", time.Minute)),
+			"Lead without owner": second(b.Lead(ctx, "scheduler", "", time.Minute)),
+		} {
+			if err == nil {
+				t.Errorf("%s with a name missing: no error", name)
+			}
+		}
+		if got := collectJourneys(t, b, JourneyFilter{}); len(got) != 0 {
+			t.Errorf("a refused journey was stored: %+v", got)
+		}
+	})
+
 	run("Audit", func(t *testing.T) {
 		b := open(t)
 		recs := []AuditRecord{
@@ -1020,6 +1042,9 @@ func runRuntimeSuite(t *testing.T, open func(t *testing.T) Backend) {
 		checkAudit(t, b, "", recs)
 	})
 }
+
+// second is the error of a call that returns a value and an error.
+func second[T any](_ T, err error) error { return err }
 
 // start calls StartJourney and checks what it reports.
 func start(t *testing.T, b Backend, j Journey, first Timer, notBefore time.Time, want bool) {
@@ -1158,7 +1183,9 @@ func claimAll(t *testing.T, b, b2 Backend, claim func(be Backend, owner string) 
 			if w >= 6 {
 				be, owner = b2, fmt.Sprint("runner-b/", w)
 			}
-			for {
+			// Each claim takes at least one row, so a loop that goes on
+			// longer than there are claims to make hands rows out twice.
+			for range 10000 {
 				got, err := claim(be, owner)
 				if err != nil {
 					errs <- err
@@ -1171,6 +1198,7 @@ func claimAll(t *testing.T, b, b2 Backend, claim func(be Backend, owner string) 
 				claimed[owner] = append(claimed[owner], got...)
 				mu.Unlock()
 			}
+			errs <- fmt.Errorf("%s never ran out of rows to claim", owner)
 		})
 	}
 	wg.Wait()
