@@ -122,14 +122,23 @@ func (p *Postgres) MarkSeen(ctx context.Context, trigger, key, eventID string, a
 	return first == eventID, nil
 }
 
-// AddWindowEvent implements Runtime.
+// AddWindowEvent implements Runtime. The insert first takes a transaction
+// advisory lock on the trigger and customer, held until the count after it
+// is read: of two runners adding events for one customer at once, the
+// second counts the first one's event, so a threshold crossed by the two
+// together is seen. Without it each could count only its own and both
+// stay below. The lock uses the two-int4 key space, apart from the
+// bigint keys of the state lock and of leaders.
 func (p *Postgres) AddWindowEvent(ctx context.Context, e WindowEvent, since time.Time) (int, error) {
 	if e.Trigger == "" || e.CustomerID == "" || e.Key == "" {
 		return 0, errors.New("adding a window event: trigger, customer id and key are required")
 	}
+	k := windowLockKey(e.Trigger, e.CustomerID)
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO window_events (trigger, customer_id, key, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-		e.Trigger, e.CustomerID, e.Key, orNow(e.At, p.now()))
+	b.Queue(`INSERT INTO window_events (trigger, customer_id, key, at)
+SELECT $1, $2, $3, $4 FROM (SELECT pg_advisory_xact_lock($5::int4, $6::int4)) AS l
+ON CONFLICT DO NOTHING`,
+		e.Trigger, e.CustomerID, e.Key, orNow(e.At, p.now()), int32(k>>32), int32(k))
 	b.Queue(`SELECT count(*) FROM window_events WHERE trigger = $1 AND customer_id = $2 AND at >= $3`,
 		e.Trigger, e.CustomerID, utc(since))
 	var n int
@@ -143,6 +152,15 @@ func (p *Postgres) AddWindowEvent(ctx context.Context, e WindowEvent, since time
 		return 0, fmt.Errorf("adding an event to the window of %s: %w", e.Trigger, err)
 	}
 	return n, nil
+}
+
+// windowLockKey is the advisory lock key of a customer's window.
+func windowLockKey(trigger, customerID string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(trigger))
+	h.Write([]byte{0})
+	h.Write([]byte(customerID))
+	return h.Sum64()
 }
 
 // ClearWindow implements Runtime.

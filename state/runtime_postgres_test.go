@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,6 +53,56 @@ func TestPostgresLeaderConnectionLost(t *testing.T) {
 	// session holds.
 	if ok, err := b.Lead(ctx, "scheduler", "c", time.Minute); err != nil || ok {
 		t.Fatalf("Lead(c) through the leader's own Backend = %v, %v; want false", ok, err)
+	}
+}
+
+// TestPostgresWindowCountsSerialized adds distinct events for one customer
+// from many goroutines on two runners at once. Each add must count every
+// add before it, so the counts handed out are 1..n, each once: a
+// threshold crossed by two runners together is seen by one of them.
+func TestPostgresWindowCountsSerialized(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := openPostgres(t)
+	b2 := reopen(t, b)
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	const workers, each = 8, 25
+	counts := make(chan int, workers*each)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			be := b
+			if w%2 == 1 {
+				be = b2
+			}
+			for i := range each {
+				n, err := be.AddWindowEvent(ctx, WindowEvent{Trigger: "trigger.t", CustomerID: "c1", Key: fmt.Sprint(w, "-", i), At: t0}, t0)
+				if err != nil {
+					errs <- err
+					return
+				}
+				counts <- n
+			}
+		})
+	}
+	wg.Wait()
+	close(counts)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for n := range counts {
+		if seen[n] {
+			t.Fatalf("two adds both counted %d events: one missed the other's", n)
+		}
+		seen[n] = true
+	}
+	for n := 1; n <= workers*each; n++ {
+		if !seen[n] {
+			t.Fatalf("no add counted %d events", n)
+		}
 	}
 }
 
