@@ -204,6 +204,9 @@ func Apply(ctx context.Context, cfg *lang.Config, st state.Backend, p *planner.P
 		return res, &StaleError{Reasons: stale, Applied: stale[0] == "this plan has been applied already"}
 	}
 	res.Resumed = resume
+	if err := saveSnapshot(ctx, st, cfg, p.ConfigDigest); err != nil {
+		return res, err
+	}
 	meta, err := st.Meta(ctx)
 	if err != nil {
 		return res, fmt.Errorf("reading the state: %w", err)

@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(runChild(dir))
 	}
+	if dir := os.Getenv(runnerChildEnv); dir != "" {
+		os.Exit(runRunnerChild(dir))
+	}
 	pgtest.Main(m)
 }
 
@@ -115,7 +118,7 @@ func (f *fakeChannel) messages() []*providers.Message {
 
 // project writes a project to a new directory. files maps names to
 // contents; the herald block's state is filled in by backend.
-func project(t *testing.T, files map[string]string) string {
+func project(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, text := range files {

@@ -47,6 +47,19 @@ type Runtime interface {
 	// At before before: housekeeping once they can no longer count.
 	PruneRuntime(ctx context.Context, trigger string, before time.Time) error
 
+	// AddWindowEvents does the state work of a batch of matching events
+	// of triggers in one transaction: for each, in order, a dedupe key
+	// recorded as MarkSeen does (a duplicate goes no further) and the
+	// event added to its window as AddWindowEvent does; then, once all are
+	// in, the count of the customer's window events of that trigger with
+	// At in [Since, Event.At]: the sliding window that ends at the event,
+	// in event time, so that a late event counts where it belongs.
+	AddWindowEvents(ctx context.Context, adds []WindowAdd) ([]WindowResult, error)
+	// StartJourneys starts journeys as StartJourney does, in order and in
+	// one transaction, and clears each customer's window up to ClearTo
+	// (when set) whether or not the journey started.
+	StartJourneys(ctx context.Context, starts []JourneyStart) ([]bool, error)
+
 	// StartJourney inserts j as active at step 0 together with its first
 	// timer, in one transaction, and reports true; it reports false and
 	// changes nothing when a journey with j.ID exists, when the trigger
@@ -167,4 +180,31 @@ type AuditRecord struct {
 	Subject    string // the campaign or trigger address, when known
 	Channel    string
 	Detail     string // e.g. the link's host and path for a click; never an address
+}
+
+// WindowAdd is one matching event of a batch for AddWindowEvents.
+type WindowAdd struct {
+	Event WindowEvent
+	// DedupeKey is the trigger's dedupe key of the event; "" for none.
+	DedupeKey string
+	// Window says the trigger has a threshold: the event is added to the
+	// window and counted from Since.
+	Window bool
+	Since  time.Time
+}
+
+// WindowResult is what AddWindowEvents did with one event.
+type WindowResult struct {
+	Duplicate bool // its dedupe key was recorded by another event
+	Count     int  // the window's events from Since to the event, itself included
+}
+
+// JourneyStart is one journey for StartJourneys.
+type JourneyStart struct {
+	Journey   Journey
+	First     Timer
+	NotBefore time.Time
+	// ClearTo, when set, clears the customer's window of the trigger up
+	// to it: the events that crossed the threshold are spent.
+	ClearTo time.Time
 }

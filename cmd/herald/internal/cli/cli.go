@@ -107,7 +107,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.versionCmd(),
 		a.stateCmd(), a.forceUnlockCmd(),
 		a.ingestCmd(),
-		a.journeysCmd(), a.campaignCmd(),
+		a.runCmd(), a.journeysCmd(), a.campaignCmd(),
 	)
 	return root
 }
