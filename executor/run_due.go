@@ -32,7 +32,13 @@ func (r *Runner) due(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("claiming due journey steps: %w", err)
 	}
-	sends, err := r.st.ClaimDueSends(ctx, r.opts.Owner, now, r.opts.Lease, r.opts.Batch)
+	var paused []string
+	for addr, o := range rc.objects {
+		if o.Kind == "campaign" && o.Status == "paused" {
+			paused = append(paused, addr)
+		}
+	}
+	sends, err := r.st.ClaimDueSends(ctx, r.opts.Owner, now, r.opts.Lease, r.opts.Batch, paused)
 	if err != nil {
 		return len(timers), fmt.Errorf("claiming scheduled sends: %w", err)
 	}

@@ -93,9 +93,11 @@ type Runtime interface {
 
 	// ClaimDueSends leases up to limit ledger rows with status deferred
 	// and DueAt at or before now, whose lease is free or expired, to owner
-	// until now+lease, and returns them in key order. UpdateSends on a row
-	// ends its lease.
-	ClaimDueSends(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Send, error)
+	// until now+lease, and returns them in key order. Rows of the
+	// campaigns in skip (paused ones) are left alone, so that they go out
+	// as soon as the campaign is resumed. UpdateSends on a row ends its
+	// lease.
+	ClaimDueSends(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]Send, error)
 
 	// Lead makes owner the one scheduler among the runners that share the
 	// state, under name, or keeps it so. It reports whether owner leads.

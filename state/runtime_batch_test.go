@@ -117,3 +117,34 @@ func TestRuntimeBatches(t *testing.T) {
 		})
 	}
 }
+
+func TestClaimDueSendsSkips(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) Backend{"SQLite": openSQLite, "Postgres": openPostgres} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			b := open(t)
+			t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			var rows []Send
+			for i, c := range []string{"campaign.a", "campaign.b", "campaign.c"} {
+				s := send(fmt.Sprintf("k%d", i), c, "c1", SendDeferred, t0)
+				s.DueAt = t0
+				rows = append(rows, s)
+			}
+			if err := b.RecordSends(ctx, rows); err != nil {
+				t.Fatal(err)
+			}
+			got, err := b.ClaimDueSends(ctx, "r", t0, time.Minute, 10, []string{"campaign.a", "campaign.c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].Campaign != "campaign.b" {
+				t.Fatalf("claimed %+v, want campaign.b's row only", got)
+			}
+			// Resumed: the skipped rows are free to claim at once.
+			got, err = b.ClaimDueSends(ctx, "r", t0, time.Minute, 10, nil)
+			if err != nil || len(got) != 2 {
+				t.Fatalf("claimed %d rows, %v; want the two that were skipped", len(got), err)
+			}
+		})
+	}
+}

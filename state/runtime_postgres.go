@@ -437,7 +437,7 @@ ON CONFLICT (journey_id, step) DO UPDATE SET due_at = excluded.due_at, lease_own
 // rows it takes the first in key order, which is the order they were
 // recorded in; the index on sends (status, due_at) finds the due rows
 // without reading those deferred to later.
-func (p *Postgres) ClaimDueSends(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Send, error) {
+func (p *Postgres) ClaimDueSends(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]Send, error) {
 	if owner == "" {
 		return nil, errors.New("claiming due sends: no owner")
 	}
@@ -450,11 +450,12 @@ func (p *Postgres) ClaimDueSends(ctx context.Context, owner string, now time.Tim
     WHERE key IN (
         SELECT key FROM sends
         WHERE status = 'deferred' AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+          AND campaign <> ALL($5::text[])
         ORDER BY key
         LIMIT $4
         FOR UPDATE SKIP LOCKED)
     RETURNING `+sendCols+`)
-SELECT `+sendCols+` FROM c ORDER BY key`, owner, utc(now.Add(lease)), now, limit)
+SELECT `+sendCols+` FROM c ORDER BY key`, owner, utc(now.Add(lease)), now, limit, append([]string{}, skip...))
 	if err != nil {
 		return nil, fmt.Errorf("claiming due sends: %w", err)
 	}

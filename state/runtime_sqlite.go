@@ -421,7 +421,7 @@ func (s *SQLite) AdvanceJourney(ctx context.Context, id string, step int, next *
 // all it writes: a claim is not an outcome, so UpdatedAt stays. The
 // sends_end_lease trigger (migration 0002) ends the lease when UpdateSends
 // writes the outcome.
-func (s *SQLite) ClaimDueSends(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Send, error) {
+func (s *SQLite) ClaimDueSends(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]Send, error) {
 	if owner == "" {
 		return nil, errors.New("claiming due sends: no owner")
 	}
@@ -429,11 +429,20 @@ func (s *SQLite) ClaimDueSends(ctx context.Context, owner string, now time.Time,
 		return nil, nil
 	}
 	n := utc(now).UnixMicro()
+	args := []any{owner, utc(now.Add(lease)).UnixMicro(), n, n}
+	except := ""
+	if len(skip) > 0 {
+		except = " AND campaign NOT IN (?" + strings.Repeat(",?", len(skip)-1) + ")"
+		for _, c := range skip {
+			args = append(args, c)
+		}
+	}
+	args = append(args, limit)
 	rows, err := s.db.QueryContext(ctx, `UPDATE sends SET lease_owner = ?, lease_until = ?
 WHERE rowid IN (
-    SELECT rowid FROM sends WHERE status = 'deferred' AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+    SELECT rowid FROM sends WHERE status = 'deferred' AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`+except+`
     ORDER BY key LIMIT ?)
-RETURNING `+sendCols, owner, utc(now.Add(lease)).UnixMicro(), n, n, limit)
+RETURNING `+sendCols, args...)
 	if err != nil {
 		return nil, fmt.Errorf("claiming due sends: %w", err)
 	}

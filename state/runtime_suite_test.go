@@ -707,7 +707,7 @@ func runRuntimeSuite(t *testing.T, open func(t *testing.T) Backend) {
 		}
 		b2 := reopen(t, b)
 		claimed := claimAll(t, b, b2, func(be Backend, owner string) ([]string, error) {
-			ss, err := be.ClaimDueSends(ctx, owner, t0.Add(time.Minute), time.Hour, 9)
+			ss, err := be.ClaimDueSends(ctx, owner, t0.Add(time.Minute), time.Hour, 9, nil)
 			keys := make([]string, len(ss))
 			for i, s := range ss {
 				keys[i] = s.Key
@@ -980,7 +980,7 @@ func runRuntimeSuite(t *testing.T, open func(t *testing.T) Backend) {
 			"AddWindowEvent":     second(b.AddWindowEvent(ctx, WindowEvent{Trigger: trig, Key: "e1", At: t0}, t0)),
 			"StartJourney":       second(b.StartJourney(ctx, Journey{Trigger: trig, CustomerID: "c1", StartedAt: t0}, Timer{DueAt: t0}, time.Time{})),
 			"ClaimTimers":        second(b.ClaimTimers(ctx, "", t0, time.Minute, 10)),
-			"ClaimDueSends":      second(b.ClaimDueSends(ctx, "", t0, time.Minute, 10)),
+			"ClaimDueSends":      second(b.ClaimDueSends(ctx, "", t0, time.Minute, 10, nil)),
 			"Lead without name":  second(b.Lead(ctx, "", "a", time.Minute)),
 			"Lead without owner": second(b.Lead(ctx, "scheduler", "", time.Minute)),
 		} {
@@ -1126,7 +1126,7 @@ func checkClaim(t *testing.T, b Backend, owner string, now time.Time, want []Tim
 
 func checkDue(t *testing.T, b Backend, owner string, now time.Time, lease time.Duration, limit int, want []Send) {
 	t.Helper()
-	got, err := b.ClaimDueSends(context.Background(), owner, now, lease, limit)
+	got, err := b.ClaimDueSends(context.Background(), owner, now, lease, limit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
