@@ -120,6 +120,7 @@ type Runner struct {
 	keyMu   sync.Mutex
 	linkKey []byte
 
+	pruned  time.Time // when the leader last pruned windows and dedupe keys
 	ready   atomic.Bool
 	leading atomic.Bool
 	stats   RunStats
@@ -406,6 +407,7 @@ func (r *Runner) pollInputs(ctx context.Context) error {
 		r.m.leader.Set(0)
 		return nil
 	}
+	r.prune(ctx)
 	inputs, err := r.eventInputs(ctx)
 	if err != nil {
 		return err
@@ -425,4 +427,29 @@ func (r *Runner) pollInputs(ctx context.Context) error {
 		r.m.polls.WithLabelValues(n, "ok").Inc()
 	}
 	return errors.Join(errs...)
+}
+
+// dedupeKeep is how long dedupe keys and window events are kept at least:
+// a CDP that retries a day-old event is still recognised.
+const dedupeKeep = 7 * 24 * time.Hour
+
+// prune deletes, every ten minutes on the leader, the window events and
+// dedupe keys that can no longer count: older than the trigger's window,
+// lateness bound, backfill and dedupeKeep, whichever is longest.
+func (r *Runner) prune(ctx context.Context) {
+	rc := r.config()
+	now := r.opts.Now()
+	if rc == nil || (!r.pruned.IsZero() && now.Sub(r.pruned) < 10*time.Minute && !now.Before(r.pruned)) {
+		return
+	}
+	r.pruned = now
+	for addr, rt := range rc.triggers {
+		keep := max(dedupeKeep, r.opts.Lateness, rt.t.Backfill)
+		if th := rt.t.Threshold; th != nil {
+			keep = max(keep, th.Within+r.opts.Lateness)
+		}
+		if err := r.st.PruneRuntime(ctx, addr, now.Add(-keep)); err != nil {
+			r.log.Error("pruning trigger windows", "trigger", addr, "error", err)
+		}
+	}
 }

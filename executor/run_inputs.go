@@ -48,10 +48,38 @@ func (r *Runner) eventInputs(ctx context.Context) (map[string]EventInput, error)
 				return nil, err
 			}
 			inputs[name] = t
+		case "postgres":
+			p, err := inbound.NewCursorPoller(ctx, inbound.CursorPollerOptions{Source: src, Sink: r.sink, Offsets: r.st,
+				Since: since, OnReject: reject, Logger: r.log})
+			if err != nil {
+				return nil, err
+			}
+			inputs[name] = p
 		default:
 			r.log.Warn("events of this source type are not read by herald run; send them to /v1/track", "source", "source."+name, "type", src.From.Type)
 		}
 	}
+	r.closeInputs()
 	r.inputs, r.inDig = inputs, dig
 	return inputs, nil
+}
+
+// closeInputs releases the connections of cursor pollers; called with
+// inMu held.
+func (r *Runner) closeInputs() {
+	for _, in := range r.inputs {
+		if c, ok := in.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+	r.inputs = map[string]EventInput{}
+}
+
+// Close releases what the runner holds: event source connections. The
+// state is the caller's to close.
+func (r *Runner) Close() {
+	r.inMu.Lock()
+	defer r.inMu.Unlock()
+	r.closeInputs()
+	r.inDig = ""
 }

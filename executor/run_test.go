@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/providers"
 	"github.com/heraldhq/herald/state"
@@ -308,5 +311,69 @@ func sortStrings(s []string) {
 		for j := i; j > 0 && s[j] < s[j-1]; j-- {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
+	}
+}
+
+// TestRunnerPostgresEvents reads a trigger's events from a PostgreSQL
+// table by its cursor column: rows inserted after the runner first looked
+// start journeys; rows that were there before do not.
+func TestRunnerPostgresEvents(t *testing.T) {
+	if !pgtest.Available() {
+		t.Skip("PostgreSQL is not available")
+	}
+	ctx := context.Background()
+	url := pgtest.Start(t)
+	t.Setenv("HERALD_EVENTS_URL", url)
+	db, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, `CREATE TABLE events (seq bigserial PRIMARY KEY, id text, customer_id text, type text, path text, at timestamptz);
+INSERT INTO events (id, customer_id, type, path, at) VALUES ('old', 'c1', 'page_view', '/cart', '2026-12-01T09:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	fake := fakeName()
+	files := journeyFiles("", fake, 5)
+	files["main.hcl"] = strings.Replace(files["main.hcl"], `source "events" {
+  from   = provider.files.cdp
+  table  = "events.jsonl"`, `provider "postgres" "events" {
+  url = env("HERALD_EVENTS_URL")
+}
+source "events" {
+  from   = provider.postgres.events
+  table  = "events"
+  cursor = "seq"`, 1)
+	files["main.hcl"] = strings.Replace(files["main.hcl"], `  threshold {
+    count  = 3
+    within = "24h"
+  }
+`, "", 1)
+	dir := project(t, files)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	_, st := applyProject(t, dir, t0)
+	clock := &testClock{t: t0}
+	r := NewRunner(st, RunOptions{Dir: dir, Now: clock.Now, LookupEnv: lookupWith("HERALD_LINK_KEY", "k")})
+	defer r.Close()
+	if err := r.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO events (id, customer_id, type, path, at) VALUES
+('n1', 'c2', 'page_view', '/cart', '2026-12-01T10:01:00Z'), ('n2', 'c3', 'page_view', '/p/boots', '2026-12-01T10:01:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(t0.Add(2 * time.Minute))
+	if err := r.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(journeysByCustomer(t, st, state.JourneyActive), ","); got != "c2" {
+		t.Fatalf("active journeys %q, want c2's only (c1's row predates the runner; c3 viewed no cart)", got)
+	}
+	clock.Set(t0.Add(65 * time.Minute))
+	if err := r.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := customers(fakeFor(fake).messages()); got != "c2" {
+		t.Fatalf("e-mails to %q, want c2", got)
 	}
 }

@@ -102,6 +102,7 @@ exits 0.
 				Dir: a.dir(), Load: lo, Workers: workers, Logger: log,
 				Poll: poll, Lease: lease, Lateness: lateness, Now: now,
 			})
+			defer r.Close()
 			if once {
 				err := r.Once(ctx)
 				s := r.Stats()
