@@ -11,7 +11,7 @@ LDFLAGS  := $(if $(VERSION),-X github.com/heraldhq/herald/cmd/herald/internal/cl
 
 # Fuzz targets as package:FuzzFunc. A target whose package does not (yet)
 # define the function is skipped.
-FUZZ_TARGETS ?= ./lang/template:FuzzParse ./lang:FuzzLoad ./lang:FuzzFormat ./lang/srcmap:FuzzForLiteral
+FUZZ_TARGETS ?= ./lang/template:FuzzParse ./lang:FuzzLoad ./lang:FuzzFormat ./lang/srcmap:FuzzForLiteral ./executor/inbound:FuzzSegment
 FUZZTIME     ?= 2m
 # make test fuzzes for a count of executions, not a duration: with a duration,
 # Go 1.26's fuzz coordinator can report "context deadline exceeded" as a
@@ -53,8 +53,11 @@ demo: build
 	./bin/herald -chdir examples/quickstart apply plan.herald
 	@echo
 	@echo "The messages are in examples/quickstart/.herald/outbox (one .eml per e-mail);"
-	@echo "scheduled sends wait in the ledger for the runner. Run make demo again and the"
+	@echo "scheduled sends wait in the ledger for herald run. Run make demo again and the"
 	@echo "plan has nothing left to send."
+	@echo
+	@echo "The runner: a trigger firing, in a scratch copy of the quickstart."
+	examples/quickstart/demo-trigger.sh bin/herald
 
 # Every figure in BENCHMARKS.md: validate and plan (bench/), CEL evaluation
 # (planner/eval), pushdown (bench/, planner/pushdown), the CSV reader,

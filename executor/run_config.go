@@ -79,7 +79,11 @@ func LoadApplied(ctx context.Context, st state.Backend, dir string, opts lang.Op
 	for name, text := range s.Files {
 		fsys[name] = &fstest.MapFile{Data: []byte(text), Mode: 0o644}
 	}
-	opts.NeedValues = true
+	// Like validate, an env() that is not set is not an error here: a
+	// runner needs the credentials of the providers it sends with, not
+	// of every block (an ad platform that only apply syncs). A provider
+	// opened without its credentials fails then, naming them.
+	opts.NeedValues = false
 	cfg, diags := lang.LoadFS(fsys, dir, opts)
 	if diags.HasErrors() {
 		return nil, s.Digest, &AppliedConfigError{Diags: diags}
