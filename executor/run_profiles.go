@@ -16,11 +16,13 @@ import (
 // at most that old. It holds every customer of the profile source in
 // memory, which the runner's documentation states as its limit.
 type profileCache struct {
-	mu     sync.Mutex
-	digest string
-	loaded time.Time
-	src    string
-	byID   map[string]*providers.Record
+	load      sync.Mutex // one read of the source at a time
+	mu        sync.Mutex // guards the fields below
+	digest    string
+	loaded    time.Time
+	reloading bool
+	src       string
+	byID      map[string]*providers.Record
 }
 
 // customerSource is where profiles come from: the source a segment reads
@@ -43,33 +45,67 @@ func customerSource(cfg *lang.Config) *lang.Source {
 }
 
 // profile returns a customer's profile, or nil when the customer is not
-// in the profile source.
+// in the profile source. Only the first read waits for the source; later
+// ones are made in the background while the profiles read last serve, so
+// that a re-read never holds events up.
 func (r *Runner) profile(ctx context.Context, rc *runConfig, id string) (*providers.Record, error) {
 	pc := &r.prof
 	pc.mu.Lock()
-	defer pc.mu.Unlock()
 	now := r.opts.Now()
-	if pc.byID == nil || pc.digest != rc.digest || now.Sub(pc.loaded) >= r.opts.ProfileRefresh || now.Before(pc.loaded) {
-		if err := r.loadProfiles(ctx, rc, now); err != nil {
-			if pc.byID == nil {
+	if pc.byID == nil || pc.digest != rc.digest {
+		pc.mu.Unlock()
+		pc.load.Lock()
+		defer pc.load.Unlock()
+		pc.mu.Lock()
+		if pc.byID == nil || pc.digest != rc.digest {
+			pc.mu.Unlock()
+			byID, err := r.loadProfiles(ctx, rc)
+			pc.mu.Lock()
+			if err != nil {
+				pc.mu.Unlock()
 				return nil, err
 			}
-			// Serve the profiles read last rather than stop.
-			r.log.Error("re-reading customer profiles", "source", pc.src, "error", err)
-			pc.loaded = now
+			pc.byID, pc.digest, pc.loaded = byID, rc.digest, now
 		}
+	} else if (now.Sub(pc.loaded) >= r.opts.ProfileRefresh || now.Before(pc.loaded)) && !pc.reloading {
+		pc.reloading = true
+		go r.reloadProfiles(context.WithoutCancel(ctx), rc, now)
 	}
-	return pc.byID[id], nil
+	p := pc.byID[id]
+	pc.mu.Unlock()
+	return p, nil
 }
 
-func (r *Runner) loadProfiles(ctx context.Context, rc *runConfig, now time.Time) error {
+// reloadProfiles re-reads the profiles in the background.
+func (r *Runner) reloadProfiles(ctx context.Context, rc *runConfig, now time.Time) {
+	pc := &r.prof
+	pc.load.Lock()
+	defer pc.load.Unlock()
+	byID, err := r.loadProfiles(ctx, rc)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.reloading = false
+	pc.loaded = now
+	if err != nil {
+		// Serve the profiles read last rather than stop.
+		r.log.Error("re-reading customer profiles", "source", pc.src, "error", err)
+		return
+	}
+	if pc.digest == rc.digest {
+		pc.byID = byID
+	}
+}
+
+// loadProfiles reads every profile of the customer source.
+func (r *Runner) loadProfiles(ctx context.Context, rc *runConfig) (map[string]*providers.Record, error) {
 	pc := &r.prof
 	src := customerSource(rc.cfg)
 	if src == nil {
-		pc.byID, pc.digest, pc.loaded = map[string]*providers.Record{}, rc.digest, now
-		return nil
+		return map[string]*providers.Record{}, nil
 	}
+	pc.mu.Lock()
 	pc.src = "source." + src.Name
+	pc.mu.Unlock()
 	lay := providers.NewLayout(src.Schema)
 	key := src.Key
 	if key == "" {
@@ -77,14 +113,14 @@ func (r *Runner) loadProfiles(ctx context.Context, rc *runConfig, now time.Time)
 	}
 	ki := lay.Index(key)
 	if ki < 0 {
-		return fmt.Errorf("source.%s has no key field %q", src.Name, key)
+		return nil, fmt.Errorf("source.%s has no key field %q", src.Name, key)
 	}
 	s, err := providers.OpenSource(ctx, providers.SourceRequest{Dir: rc.cfg.Dir, Provider: src.From, Source: src, Layout: lay})
 	if err != nil {
-		return fmt.Errorf("reading source.%s: %w", src.Name, err)
+		return nil, fmt.Errorf("reading source.%s: %w", src.Name, err)
 	}
 	defer s.Close()
-	byID := make(map[string]*providers.Record, len(pc.byID))
+	byID := map[string]*providers.Record{}
 	if _, err := s.Scan(ctx, 0, func(batch []providers.Record) error {
 		for i := range batch {
 			id, _ := batch[i].Values[ki].(string)
@@ -105,10 +141,9 @@ func (r *Runner) loadProfiles(ctx context.Context, rc *runConfig, now time.Time)
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("reading source.%s: %w", src.Name, err)
+		return nil, fmt.Errorf("reading source.%s: %w", src.Name, err)
 	}
-	pc.byID, pc.digest, pc.loaded = byID, rc.digest, now
-	return nil
+	return byID, nil
 }
 
 // KnownCustomer reports whether id is in the profile source: the events
