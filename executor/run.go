@@ -121,6 +121,7 @@ type Runner struct {
 	linkKey []byte
 
 	pruned  time.Time // when the leader last pruned windows and dedupe keys
+	counted time.Time // when the leader last counted journeys for /metrics
 	ready   atomic.Bool
 	leading atomic.Bool
 	stats   RunStats
@@ -408,6 +409,7 @@ func (r *Runner) pollInputs(ctx context.Context) error {
 		return nil
 	}
 	r.prune(ctx)
+	r.journeyGauges(ctx)
 	inputs, err := r.eventInputs(ctx)
 	if err != nil {
 		return err
@@ -451,5 +453,29 @@ func (r *Runner) prune(ctx context.Context) {
 		if err := r.st.PruneRuntime(ctx, addr, now.Add(-keep)); err != nil {
 			r.log.Error("pruning trigger windows", "trigger", addr, "error", err)
 		}
+	}
+}
+
+// journeyGauges counts journeys by trigger, step and status for /metrics,
+// every 15 seconds on the leader (one GROUP BY over the journeys).
+func (r *Runner) journeyGauges(ctx context.Context) {
+	rc := r.config()
+	now := r.opts.Now()
+	if rc == nil || (!r.counted.IsZero() && now.Sub(r.counted) < 15*time.Second && !now.Before(r.counted)) {
+		return
+	}
+	r.counted = now
+	counts, err := r.st.JourneyCounts(ctx, now)
+	if err != nil {
+		r.log.Error("counting journeys", "error", err)
+		return
+	}
+	r.m.byStep.Reset()
+	for _, c := range counts {
+		step := fmt.Sprint(c.Step)
+		if rt := rc.triggers[c.Trigger]; rt != nil && c.Step < len(rt.t.Steps) {
+			step = rt.t.Steps[c.Step].Name
+		}
+		r.m.byStep.WithLabelValues(c.Trigger, step, c.Status).Add(float64(c.N))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/heraldhq/herald/executor/links"
 	"github.com/heraldhq/herald/lang"
 	"github.com/heraldhq/herald/planner"
 	"github.com/heraldhq/herald/providers"
@@ -463,14 +464,18 @@ func (r *Runner) compose(ctx context.Context, rc *runConfig, o outgoing, cust *p
 	m := &providers.Message{IdempotencyKey: o.key, Campaign: o.addr, Variant: o.variant, CustomerID: o.customer,
 		Channel: o.channel, To: to, From: snd.Email, FromName: snd.Name, ReplyTo: snd.ReplyTo}
 	unsub, unsubPfx := "", ""
+	var signer *links.Signer
 	if cfg.Herald.PublicURL != "" {
-		key, err := r.key(ctx)
+		key, err := r.key(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		unsubPfx = cfg.Herald.PublicURL + "/u/"
 		unsub = unsubPfx + unsubscribeToken(key, o.addr, o.customer, now.Add(365*24*time.Hour))
+		signer = links.NewSigner(key, r.opts.Now)
 	}
+	clicks := o.campaign != nil && o.campaign.TrackClicks && signer != nil
+	opens := o.campaign != nil && o.campaign.TrackOpens && signer != nil
 	emailF, phoneF := piiFields(cfg)
 	recipient := strRecord{"id": o.customer, "timezone": cust.String("timezone")}
 	if emailF != "" {
@@ -505,7 +510,15 @@ func (r *Runner) compose(ctx context.Context, rc *runConfig, o outgoing, cust *p
 			m.Subject = out
 		case "html":
 			m.HTML = addUTM(out, utm, unsubPfx, true)
-		case "text", "body":
+			if clicks || opens {
+				m.HTML = links.Rewrite(m.HTML, cfg.Herald.PublicURL, signer, o.addr, o.customer, clicks, opens)
+			}
+		case "text":
+			m.Text = addUTM(out, utm, unsubPfx, false)
+			if clicks {
+				m.Text = links.RewriteText(m.Text, cfg.Herald.PublicURL, signer, o.addr, o.customer)
+			}
+		case "body":
 			m.Text = addUTM(out, utm, unsubPfx, false)
 		case "payload":
 			if !json.Valid([]byte(out)) {
@@ -595,21 +608,18 @@ func (rc *runConfig) template(t *lang.Template) (*compiledTemplate, error) {
 	return rc.render.compile(t)
 }
 
-// key is the link signing key: HERALD_LINK_KEY, or one made once and kept
-// in the state, so links survive restarts and every runner shares it.
-func (r *Runner) key(ctx context.Context) ([]byte, error) {
+// key is the link signing key, as apply has it: HERALD_LINK_KEY, or one
+// made once and kept in the state, so links survive restarts and every
+// runner shares it.
+func (r *Runner) key(ctx context.Context, cfg *lang.Config) ([]byte, error) {
 	r.keyMu.Lock()
 	defer r.keyMu.Unlock()
 	if r.linkKey != nil {
 		return r.linkKey, nil
 	}
-	if k, ok := r.opts.LookupEnv("HERALD_LINK_KEY"); ok && k != "" {
-		r.linkKey = []byte(k)
-		return r.linkKey, nil
-	}
-	k, err := r.st.PutValueIfAbsent(ctx, "link_key", []byte(strings.ReplaceAll(newKey(), "-", "")))
+	k, err := linkKey(ctx, cfg, r.st, r.opts.LookupEnv)
 	if err != nil {
-		return nil, fmt.Errorf("making the link signing key: %w", err)
+		return nil, fmt.Errorf("the link signing key: %w", err)
 	}
 	r.linkKey = k
 	return k, nil

@@ -234,7 +234,7 @@ func TestRunnerEndToEnd(t *testing.T) {
 		// Metrics count what came in and what was refused.
 		body := get(t, srv.URL+"/metrics")
 		for _, want := range []string{`herald_events_rejected_total{reason="unknown_customer",source="http"} 1`, `herald_journeys_started_total{trigger="trigger.cart_abandon"} 3`,
-			`herald_sends_total{outcome="sent",provider="provider.smtp.mail"} 2`} {
+			`herald_sends_total{outcome="sent",provider="provider.smtp.mail"} 2`, `herald_journeys{status="exited",step="escalate",trigger="trigger.cart_abandon"} 1`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}

@@ -114,7 +114,7 @@ func (r *Runner) sink(ctx context.Context, evs []inbound.Event) error {
 
 // linksHandler serves unsubscribe, click and open links.
 func (r *Runner) linksHandler(rc *runConfig) (http.Handler, error) {
-	key, err := r.key(context.Background())
+	key, err := r.key(context.Background(), rc.cfg)
 	if err != nil {
 		return nil, err
 	}
