@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/pgtest"
 	"github.com/heraldhq/herald/lang"
+	"github.com/heraldhq/herald/planner"
 	"github.com/heraldhq/herald/providers"
 	"github.com/heraldhq/herald/state"
 )
@@ -375,5 +378,62 @@ source "events" {
 	}
 	if got := customers(fakeFor(fake).messages()); got != "c2" {
 		t.Fatalf("e-mails to %q, want c2", got)
+	}
+}
+
+// TestRunnerTriggerDeleted deletes a trigger with a journey in flight: the
+// plan says how many journeys will exit, and after the apply the runner
+// ends the journey at its next step instead of sending.
+func TestRunnerTriggerDeleted(t *testing.T) {
+	ctx := context.Background()
+	fake := fakeName()
+	dir := journeyProject(t, "", fake)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	cfg, st := applyProject(t, dir, t0)
+	lay := providers.NewLayout(cfg.Schemas["event"])
+	clock := &testClock{t: t0.Add(5 * time.Minute)}
+	r := NewRunner(st, RunOptions{Dir: dir, Now: clock.Now, LookupEnv: lookupWith("HERALD_LINK_KEY", "k")})
+	if err := r.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Ingest(ctx, []TriggerEvent{
+		cartEvent(lay, "e1", "c1", "page_view", "/cart", t0.Add(time.Minute)),
+		cartEvent(lay, "e2", "c1", "page_view", "/cart", t0.Add(2*time.Minute)),
+		cartEvent(lay, "e3", "c1", "page_view", "/cart", t0.Add(3*time.Minute)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "main.hcl"))
+	src := string(b)
+	src = src[:strings.Index(src, `template "cart_email"`)] // the trigger and its templates
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg2, diags := lang.Load(dir, lang.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	p := makePlan(t, cfg2, st, t0.Add(10*time.Minute))
+	var del *planner.Change
+	for _, c := range p.Changes {
+		if c.Address == "trigger.cart_abandon" {
+			del = c
+		}
+	}
+	if del == nil || del.Action != planner.Delete || del.JourneysInFlight != 1 {
+		t.Fatalf("the plan's change of the trigger: %+v, want a delete with 1 journey in flight", del)
+	}
+	if _, err := Apply(ctx, cfg2, st, p, Options{Now: func() time.Time { return t0.Add(10 * time.Minute) }}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(t0.Add(2 * time.Hour))
+	if err := r.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fakeFor(fake).messages()); n != 0 {
+		t.Fatalf("%d messages from a deleted trigger", n)
+	}
+	if got := strings.Join(journeysByCustomer(t, st, state.JourneyExited), ","); got != "c1" {
+		t.Fatalf("exited journeys %q, want c1", got)
 	}
 }

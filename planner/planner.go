@@ -120,6 +120,13 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 				return fail("Cannot read audience membership from the state", err)
 			}
 		}
+		if o.Kind == "trigger" {
+			// The reviewer sees who is mid-journey: herald run ends those
+			// journeys at their next step once the delete is applied.
+			if c.JourneysInFlight, err = journeysInFlight(ctx, st, o.Address, now); err != nil {
+				return fail("Cannot read journeys from the state", err)
+			}
+		}
 		p.Changes = append(p.Changes, c)
 	}
 	if diags.HasErrors() {
@@ -478,4 +485,19 @@ func addressField(s *lang.Schema, channel string) string {
 		}
 	}
 	return ""
+}
+
+// journeysInFlight counts a trigger's journeys that have not ended.
+func journeysInFlight(ctx context.Context, st state.Backend, trigger string, now time.Time) (int, error) {
+	counts, err := st.JourneyCounts(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range counts {
+		if c.Trigger == trigger && (c.Status == state.JourneyActive || c.Status == "waiting") {
+			n += c.N
+		}
+	}
+	return n, nil
 }
