@@ -51,6 +51,11 @@ type deliverer struct {
 	base, cap  time.Duration
 	onPause    func()
 
+	// buf is the channel's buffered side, which apply's workers use
+	// for an idempotent provider that has one: their outcomes are written
+	// to the ledger only after flush.
+	buf providers.BufferedChannel
+
 	work   chan *job
 	wg     sync.WaitGroup
 	fails  atomic.Int64
@@ -79,7 +84,13 @@ func (x *executor) deliverer(p *lang.Provider) (*deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.work = make(chan *job, d.conc*4)
+	// A batch's worth of room: the scan records the next batch in the
+	// ledger while the workers send this one, instead of the workers
+	// waiting for each ledger write.
+	d.work = make(chan *job, max(d.conc*4, x.opts.LedgerBatch))
+	if b, ok := d.ch.(providers.BufferedChannel); ok && d.idempotent {
+		d.buf = b
+	}
 	for range d.conc {
 		d.wg.Add(1)
 		go func() {
@@ -153,7 +164,11 @@ func (d *deliverer) send(ctx context.Context, m *providers.Message) (r providers
 		if err := d.lim.Wait(ctx); err != nil {
 			return r, true
 		}
-		r = d.ch.Send(ctx, m)
+		if d.buf != nil {
+			r = d.buf.SendBuffered(ctx, m)
+		} else {
+			r = d.ch.Send(ctx, m)
+		}
 		switch r.Outcome {
 		case providers.Sent:
 			d.fails.Store(0)
@@ -177,6 +192,15 @@ func (d *deliverer) send(ctx context.Context, m *providers.Message) (r providers
 			return providers.SendResult{Outcome: providers.Failed, Err: fmt.Errorf("provider answered %v", r.Outcome)}, false
 		}
 	}
+}
+
+// flush hands on what buffered sends hold; their outcomes may be recorded
+// once it returns nil.
+func (d *deliverer) flush() error {
+	if d.buf == nil {
+		return nil
+	}
+	return d.buf.Flush()
 }
 
 // failure counts a failure in a row and reports whether it paused the

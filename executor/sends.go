@@ -781,6 +781,17 @@ func (r *campaignRun) writeRows(ctx context.Context, rows []state.Send, supp []s
 	if failed {
 		return
 	}
+	// A buffered send counts once flushed: a row that says sent is
+	// never ahead of the message. When the flush fails the rows stay
+	// pending, and the next apply sends them again.
+	if err := r.del.flush(); err != nil {
+		r.mu.Lock()
+		if r.writeErr == nil {
+			r.writeErr = err
+		}
+		r.mu.Unlock()
+		return
+	}
 	start := time.Now()
 	ctx = context.WithoutCancel(ctx)
 	err := r.x.st.UpdateSends(ctx, rows)

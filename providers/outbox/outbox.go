@@ -17,12 +17,15 @@
 //
 // The journal messages.jsonl is idempotent across crashes and resumes: when
 // it is opened, the keys already in it are read, and a message whose key
-// is there is not written again. Each record is one write call; a torn
-// last line, left by a crash in the middle of one, is cut off when the
-// file is next opened. The file is synced every syncEvery records and on
-// Close: after a power failure (not a crash of herald, which loses
-// nothing) the last records before the failure may be missing although
-// the ledger counts them as sent. The outbox is for development, tests and
+// is there is not written again. Send writes its record with one write
+// call before it returns; SendBuffered (what herald apply uses) may hold
+// records in memory until Flush, which writes them with one call, and
+// apply records their outcomes only after that. A torn last line, left by
+// a crash in the middle of a write, is cut off when the file is next
+// opened. The file is synced every syncEvery records and on Close: after
+// a power failure (not a crash of herald, which loses nothing) the last
+// records before the failure may be missing although the ledger counts
+// them as sent. The outbox is for development, tests and
 // review; a send through it reaches no one.
 //
 // A process writes a journal through one handle, shared by every outbox
@@ -68,6 +71,8 @@ const JournalName = "messages.jsonl"
 
 // syncEvery is how many journal records may be written between syncs.
 const syncEvery = 100
+
+var _ providers.BufferedChannel = (*Channel)(nil)
 
 // Channel writes messages to a directory. It is safe for concurrent use.
 type Channel struct {
@@ -150,7 +155,36 @@ func (ch *Channel) Send(ctx context.Context, m *providers.Message) providers.Sen
 	if isEmail(m) && ch.format == EML {
 		return ch.writeEML(m)
 	}
-	return ch.writeRecord(m)
+	return ch.writeRecord(m, false)
+}
+
+// SendBuffered is Send, except that a journal record may be held in memory
+// until Flush (up to a megabyte of them): the caller records the outcome
+// only after Flush returns nil. An .eml file is written at once.
+func (ch *Channel) SendBuffered(ctx context.Context, m *providers.Message) providers.SendResult {
+	if err := ctx.Err(); err != nil {
+		return providers.SendResult{Outcome: providers.Retry, Err: err}
+	}
+	if m == nil || m.IdempotencyKey == "" || isEmail(m) && ch.format == EML {
+		return ch.Send(ctx, m)
+	}
+	return ch.writeRecord(m, true)
+}
+
+// Flush writes the journal records SendBuffered holds. An error means that
+// some of the messages it answered Sent were not written: their outcomes
+// must not be recorded, and they are to be sent again.
+func (ch *Channel) Flush() error {
+	ch.mu.Lock()
+	j := ch.journal
+	ch.mu.Unlock()
+	if j == nil {
+		return nil
+	}
+	if err := j.flush(); err != nil {
+		return fmt.Errorf("%s: writing %s: %w", ch.name, filepath.Join(ch.display, JournalName), err)
+	}
+	return nil
 }
 
 // isEmail reports whether m is an e-mail: its channel says so, or, when
@@ -174,16 +208,23 @@ func (ch *Channel) writeEML(m *providers.Message) providers.SendResult {
 	return providers.SendResult{Outcome: providers.Sent, ProviderMessageID: name}
 }
 
-func (ch *Channel) writeRecord(m *providers.Message) providers.SendResult {
+// linePool holds buffers to encode records in: append copies the line, so
+// a buffer is reused at once instead of being garbage per message.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func (ch *Channel) writeRecord(m *providers.Message, buffered bool) providers.SendResult {
 	j, err := ch.openJournal()
 	if err != nil {
 		return providers.SendResult{Outcome: providers.Retry, Err: fmt.Errorf("outbox: %w", err)}
 	}
-	line, err := encodeRecord(m)
+	bp := linePool.Get().(*[]byte)
+	defer linePool.Put(bp)
+	line, err := appendRecord((*bp)[:0], m)
+	*bp = line
 	if err != nil {
 		return providers.SendResult{Outcome: providers.Failed, Err: fmt.Errorf("outbox: %w", err)}
 	}
-	if err := j.append(m.IdempotencyKey, line); err != nil {
+	if err := j.append(m.IdempotencyKey, line, buffered); err != nil {
 		return providers.SendResult{Outcome: providers.Retry, Err: fmt.Errorf("outbox: writing %s: %w", filepath.Join(ch.display, JournalName), err)}
 	}
 	return providers.SendResult{Outcome: providers.Sent, ProviderMessageID: "outbox:" + m.IdempotencyKey}
