@@ -122,6 +122,7 @@ type Runner struct {
 
 	pruned  time.Time // when the leader last pruned windows and dedupe keys
 	counted time.Time // when the leader last counted journeys for /metrics
+	group   ingestGroup
 	ready   atomic.Bool
 	leading atomic.Bool
 	stats   RunStats
@@ -338,7 +339,79 @@ func (r *Runner) Ready() bool { return r.ready.Load() }
 // given. An error means some events may not have been handled: the caller
 // hands them again (every step is idempotent), or answers 503 so that the
 // sender retries.
+//
+// Calls at the same time are committed together: while one batch is
+// written, the events of the calls that arrive meanwhile wait, and go to
+// the state as the next batch. A commit costs about the same for 50 events
+// as for 5,000 (on SQLite it is one fsync), so under load this is what
+// keeps latency flat.
 func (r *Runner) Ingest(ctx context.Context, evs []TriggerEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	g := &r.group
+	req := &ingestReq{evs: evs, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.pending = append(g.pending, req)
+	if g.flushing {
+		g.mu.Unlock()
+		select {
+		case err := <-req.done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	g.flushing = true
+	for {
+		var batch []*ingestReq
+		n := 0
+		for len(g.pending) > 0 && (n == 0 || n+len(g.pending[0].evs) <= maxGroupEvents) {
+			batch = append(batch, g.pending[0])
+			n += len(g.pending[0].evs)
+			g.pending = g.pending[1:]
+		}
+		g.mu.Unlock()
+		all := batch[0].evs
+		if len(batch) > 1 {
+			all = make([]TriggerEvent, 0, n)
+			for _, b := range batch {
+				all = append(all, b.evs...)
+			}
+		}
+		// Not cancelled with the call that happens to write: the batch
+		// holds other calls' events.
+		err := r.ingest(context.WithoutCancel(ctx), all)
+		for _, b := range batch {
+			b.done <- err
+		}
+		g.mu.Lock()
+		if len(g.pending) == 0 {
+			g.flushing = false
+			g.mu.Unlock()
+			break
+		}
+	}
+	return <-req.done
+}
+
+// maxGroupEvents bounds the events of one group commit.
+const maxGroupEvents = 5000
+
+// ingestGroup is the group commit of concurrent Ingest calls.
+type ingestGroup struct {
+	mu       sync.Mutex
+	pending  []*ingestReq
+	flushing bool
+}
+
+type ingestReq struct {
+	evs  []TriggerEvent
+	done chan error
+}
+
+// ingest runs one batch of events through the triggers.
+func (r *Runner) ingest(ctx context.Context, evs []TriggerEvent) error {
 	rc := r.config()
 	if rc == nil || len(evs) == 0 {
 		return nil
