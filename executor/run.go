@@ -353,7 +353,7 @@ func (r *Runner) Ingest(ctx context.Context, evs []TriggerEvent) error {
 	req := &ingestReq{evs: evs, done: make(chan error, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, req)
-	if g.flushing {
+	if g.flushers >= r.flushers() {
 		g.mu.Unlock()
 		select {
 		case err := <-req.done:
@@ -362,8 +362,8 @@ func (r *Runner) Ingest(ctx context.Context, evs []TriggerEvent) error {
 			return ctx.Err()
 		}
 	}
-	g.flushing = true
-	for {
+	g.flushers++
+	for len(g.pending) > 0 {
 		var batch []*ingestReq
 		n := 0
 		for len(g.pending) > 0 && (n == 0 || n+len(g.pending[0].evs) <= maxGroupEvents) {
@@ -386,13 +386,20 @@ func (r *Runner) Ingest(ctx context.Context, evs []TriggerEvent) error {
 			b.done <- err
 		}
 		g.mu.Lock()
-		if len(g.pending) == 0 {
-			g.flushing = false
-			g.mu.Unlock()
-			break
-		}
 	}
+	g.flushers--
+	g.mu.Unlock()
 	return <-req.done
+}
+
+// flushers is how many group commits may be written at once: one for
+// SQLite, which has one writer anyway; a few for PostgreSQL, which
+// spreads them over its connections and cores.
+func (r *Runner) flushers() int {
+	if _, ok := r.st.(*state.SQLite); ok {
+		return 1
+	}
+	return 4
 }
 
 // maxGroupEvents bounds the events of one group commit.
@@ -402,7 +409,7 @@ const maxGroupEvents = 5000
 type ingestGroup struct {
 	mu       sync.Mutex
 	pending  []*ingestReq
-	flushing bool
+	flushers int // calls writing batches now
 }
 
 type ingestReq struct {
