@@ -67,6 +67,11 @@
 //     concurrency (8 by default) per crash. For such providers outcomes are
 //     written one by one, not in batches, so that bound holds.
 //
+// A provider that buffers (the outbox, through providers.BufferedChannel)
+// is flushed before the outcomes of what it took are written, so the
+// ledger never says sent ahead of the file; a crash before the flush
+// leaves those rows pending, and their resend is deduplicated by key.
+//
 // A message is never sent to a customer outside the plan, nor without its
 // row in the ledger first.
 //
@@ -107,4 +112,23 @@
 // checked again: removals first, then additions, in the platform's batch
 // size, each batch recorded in the state once the platform accepted it.
 // The platform's audience id is kept in the audience object's ProviderID.
+//
+// # The runner
+//
+// Runner is herald run. Apply leaves the configuration it applied in the
+// state (every HCL file and template, and its digest); the runner loads
+// that, never the files on disk, and picks up a new one, a pause or a
+// cancel at its next poll. Each poll it claims due journey timers and
+// deferred campaign rows under a lease (ClaimTimers, ClaimDueSends), runs
+// them through the same send-time checks as apply, and, when it leads,
+// reads new events from tailed JSONL tables and PostgreSQL cursors; every
+// runner also takes events on the Segment-compatible endpoint. Events go
+// through each trigger of their source (exit_when, unless, on, when,
+// dedupe, the threshold window in event time, reentry) with their state
+// writes batched (AddWindowEvents, StartJourneys), and concurrent batches
+// committed together. A journey step's message has the ledger key
+// j<journey id>-<step>, recorded pending before the provider is called, so
+// a runner killed at any point and restarted sends each step once, with
+// the guarantee above for providers without idempotency keys. See
+// docs/operations.md.
 package executor
