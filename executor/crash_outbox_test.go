@@ -170,7 +170,10 @@ func outboxKill(dir string, done chan error) bool {
 		if at.IsZero() {
 			if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
 				first = time.Now()
-				at = first.Add(rand.N(sendTime + time.Millisecond))
+				// Within the first half of what a whole apply took last:
+				// a resumed apply has less to do, and a kill after it
+				// finished would not be one.
+				at = first.Add(rand.N(sendTime/2 + time.Millisecond))
 			}
 			continue
 		}
