@@ -2,10 +2,8 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"net/url"
 	"strings"
 	"sync"
@@ -407,16 +405,11 @@ func (r *Runner) decide(ctx context.Context, rc *runConfig, bc *batchCtx, o outg
 			return skip(SkipCap)
 		}
 	}
-	emailF, phoneF := piiFields(cfg)
-	to := ""
-	switch {
-	case o.channel == "sms" && phoneF != "":
-		to = cust.String(phoneF)
-	case o.channel == "email" && emailF != "":
-		to = cust.String(emailF)
-	case o.channel == "webhook":
-		to = o.customer
+	env, err := r.msgEnv(ctx, rc, now)
+	if err != nil {
+		return sendResult{row: state.Send{Status: state.SendFailed, Error: err.Error()}}, nil
 	}
+	to := env.address(cust, o.channel, o.customer)
 	if to == "" {
 		return skip(SkipNoAddress)
 	}
@@ -431,7 +424,13 @@ func (r *Runner) decide(ctx context.Context, rc *runConfig, bc *batchCtx, o outg
 			return sendResult{deferTo: at.UTC()}, nil
 		}
 	}
-	m, err := r.compose(ctx, rc, o, cust, to, now)
+	var utm url.Values
+	if o.campaign != nil {
+		utm = utmValues(o.campaign)
+	}
+	m, err := env.render(msgSpec{key: o.key, addr: o.addr, variant: o.variant, customer: o.customer, channel: o.channel,
+		purpose: o.purpose, to: to, tmpl: o.tmpl, rec: cust, event: o.event, utm: utm,
+		clicks: o.campaign != nil && o.campaign.TrackClicks, opens: o.campaign != nil && o.campaign.TrackOpens})
 	if err != nil {
 		return sendResult{row: state.Send{Status: state.SendFailed, Error: err.Error()}}, nil
 	}
@@ -441,99 +440,17 @@ func (r *Runner) decide(ctx context.Context, rc *runConfig, bc *batchCtx, o outg
 	return sendResult{}, m
 }
 
-func piiFields(cfg *lang.Config) (email, phone string) {
-	if s := cfg.CustomerSchema; s != nil {
-		for _, f := range s.Fields {
-			switch {
-			case f.PII == "email" && email == "":
-				email = f.Name
-			case f.PII == "phone" && phone == "":
-				phone = f.Name
-			}
-		}
-	}
-	return email, phone
-}
-
-// compose renders a message as apply does: template parts with HTML and
-// JSON escaping, UTM parameters, the unsubscribe link and its headers.
-func (r *Runner) compose(ctx context.Context, rc *runConfig, o outgoing, cust *providers.Record, to string, now time.Time) (*providers.Message, error) {
-	cfg := rc.cfg
-	snd := cfg.Herald.Sender
-	sender := strRecord{"name": snd.Name, "email": snd.Email, "postal_address": snd.PostalAddress, "reply_to": snd.ReplyTo}
-	m := &providers.Message{IdempotencyKey: o.key, Campaign: o.addr, Variant: o.variant, CustomerID: o.customer,
-		Channel: o.channel, To: to, From: snd.Email, FromName: snd.Name, ReplyTo: snd.ReplyTo}
-	unsub, unsubPfx := "", ""
-	var signer *links.Signer
-	if cfg.Herald.PublicURL != "" {
-		key, err := r.key(ctx, cfg)
+// msgEnv is the message environment of a send at now.
+func (r *Runner) msgEnv(ctx context.Context, rc *runConfig, now time.Time) (*msgEnv, error) {
+	env := newMsgEnv(rc.cfg, now)
+	if base := rc.cfg.Herald.PublicURL; base != "" {
+		key, err := r.key(ctx, rc.cfg)
 		if err != nil {
 			return nil, err
 		}
-		unsubPfx = cfg.Herald.PublicURL + "/u/"
-		unsub = unsubPfx + unsubscribeToken(key, o.addr, o.customer, now.Add(365*24*time.Hour))
-		signer = links.NewSigner(key, r.opts.Now)
+		env.base, env.signer = base, links.NewSigner(key, r.opts.Now)
 	}
-	clicks := o.campaign != nil && o.campaign.TrackClicks && signer != nil
-	opens := o.campaign != nil && o.campaign.TrackOpens && signer != nil
-	emailF, phoneF := piiFields(cfg)
-	recipient := strRecord{"id": o.customer, "timezone": cust.String("timezone")}
-	if emailF != "" {
-		recipient["email"] = cust.String(emailF)
-	}
-	if phoneF != "" {
-		recipient["phone"] = cust.String(phoneF)
-	}
-	act := &activation{customer: cust, sender: sender, recipient: recipient, unsub: unsub,
-		now: types.Timestamp{Time: now}, event: o.event}
-	if o.tmpl == nil {
-		return nil, errors.New("the message has no template")
-	}
-	var utm url.Values
-	if o.campaign != nil {
-		utm = utmValues(o.campaign)
-	}
-	for name, part := range o.tmpl.parts {
-		var esc func(string) string
-		switch name {
-		case "html":
-			esc = html.EscapeString
-		case "payload":
-			esc = jsonEscape
-		}
-		out, err := part.render(act, esc)
-		if err != nil {
-			return nil, fmt.Errorf("rendering template.%s %s: %w", o.tmpl.name, name, err)
-		}
-		switch name {
-		case "subject":
-			m.Subject = out
-		case "html":
-			m.HTML = addUTM(out, utm, unsubPfx, true)
-			if clicks || opens {
-				m.HTML = links.Rewrite(m.HTML, cfg.Herald.PublicURL, signer, o.addr, o.customer, clicks, opens)
-			}
-		case "text":
-			m.Text = addUTM(out, utm, unsubPfx, false)
-			if clicks {
-				m.Text = links.RewriteText(m.Text, cfg.Herald.PublicURL, signer, o.addr, o.customer)
-			}
-		case "body":
-			m.Text = addUTM(out, utm, unsubPfx, false)
-		case "payload":
-			if !json.Valid([]byte(out)) {
-				return nil, fmt.Errorf("template.%s payload is not valid JSON once rendered", o.tmpl.name)
-			}
-			m.Payload = json.RawMessage(out)
-		}
-	}
-	if o.channel == "email" && o.purpose == "marketing" && unsub != "" {
-		m.Headers = map[string]string{
-			"List-Unsubscribe":      "<" + unsub + ">",
-			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-		}
-	}
-	return m, nil
+	return env, nil
 }
 
 // transmit hands a message to its provider and writes the outcome over
@@ -552,20 +469,10 @@ func (r *Runner) transmit(ctx context.Context, rc *runConfig, o outgoing, m *pro
 		return sendResult{left: true}, nil
 	}
 	var supp []state.Suppression
-	switch res.Outcome {
-	case providers.Sent:
-		row.Status, row.ProviderMessageID, row.Error = state.SendSent, res.ProviderMessageID, ""
+	row.Status, row.ProviderMessageID, row.Error, supp = outcomeOf(res, o.customer, o.channel)
+	if row.Status == state.SendSent {
 		r.count(func(s *RunStats) { s.Sent++ })
-	case providers.Suppress:
-		reason := res.SuppressReason
-		if reason == "" {
-			reason = "bounce"
-		}
-		row.Status, row.Error = state.SendFailed, "suppressed ("+reason+"): "+errString(res.Err)
-		supp = []state.Suppression{{CustomerID: o.customer, Channel: o.channel, Reason: reason}}
-		r.count(func(s *RunStats) { s.Failed++ })
-	default:
-		row.Status, row.Error = state.SendFailed, errString(res.Err)
+	} else {
 		r.count(func(s *RunStats) { s.Failed++ })
 	}
 	r.m.sends.WithLabelValues(prov, row.Status).Inc()

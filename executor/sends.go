@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"cel.dev/cel-go/common/types"
 
 	"github.com/heraldhq/herald/executor/links"
 	"github.com/heraldhq/herald/lang"
@@ -130,14 +126,8 @@ type campaignRun struct {
 	supp     map[string][]string
 	quiet    *lang.QuietHours
 	utm      url.Values
-	emailF   string
-	phoneF   string
 	tzF      string
-	sender   strRecord
-	nowVal   *activation
-	unsubPfx string
-	base     string        // public_url, for tracked links
-	signer   *links.Signer // nil without public_url
+	env      *msgEnv
 
 	mu        sync.Mutex
 	counts    Counts
@@ -362,29 +352,20 @@ func (r *campaignRun) prepare(ctx context.Context, ids []string) error {
 		}
 		r.tmpls[v.Name] = ct
 	}
-	if s := x.cfg.CustomerSchema; s != nil {
-		for _, f := range s.Fields {
-			switch {
-			case f.PII == "email" && r.emailF == "":
-				r.emailF = f.Name
-			case f.PII == "phone" && r.phoneF == "":
-				r.phoneF = f.Name
-			}
-		}
-	}
 	r.tzF = "timezone"
-	snd := x.cfg.Herald.Sender
-	r.sender = strRecord{"name": snd.Name, "email": snd.Email, "postal_address": snd.PostalAddress, "reply_to": snd.ReplyTo}
 	r.utm = utmValues(cp)
+	// Templates see the plan's now, so that a plan is reproducible;
+	// unsubscribe links last a year from the send.
+	r.env = newMsgEnv(x.cfg, x.plan.Now)
+	r.env.linksFrom = r.now
 	if x.cfg.Herald.PublicURL != "" {
-		r.base = x.cfg.Herald.PublicURL
-		r.unsubPfx = r.base + "/u/"
+		r.env.base = x.cfg.Herald.PublicURL
 		if x.linkKey == nil {
 			if x.linkKey, err = linkKey(ctx, x.cfg, x.st, x.opts.LookupEnv); err != nil {
 				return err
 			}
 		}
-		r.signer = links.NewSigner(x.linkKey, nil)
+		r.env.signer = links.NewSigner(x.linkKey, nil)
 	}
 	return nil
 }
@@ -556,7 +537,7 @@ func (r *campaignRun) decide(ctx context.Context, batch []*job) error {
 		case r.suppressed(id):
 			reason = SkipSuppressed
 		default:
-			j.to = r.address(j.rec, id)
+			j.to = r.env.address(j.rec, r.cp.Channel, id)
 			if j.to == "" {
 				reason = SkipNoAddress
 				break
@@ -622,20 +603,6 @@ func (r *campaignRun) decide(ctx context.Context, batch []*job) error {
 	return nil
 }
 
-func (r *campaignRun) address(rec *providers.Record, id string) string {
-	f := r.emailF
-	if r.cp.Channel == "sms" {
-		f = r.phoneF
-	}
-	if f == "" {
-		if r.cp.Channel == "webhook" {
-			return id // a webhook addresses the endpoint, not a person
-		}
-		return ""
-	}
-	return rec.String(f)
-}
-
 func (r *campaignRun) location(rec *providers.Record) *time.Location {
 	if tz := rec.String(r.tzF); tz != "" {
 		if l, err := time.LoadLocation(tz); err == nil {
@@ -648,73 +615,13 @@ func (r *campaignRun) location(rec *providers.Record) *time.Location {
 // message renders the message of one job.
 func (r *campaignRun) message(j *job) (*providers.Message, error) {
 	rc := r.recips[j.idx]
-	x := r.x
-	m := &providers.Message{
-		IdempotencyKey: Key(r.prefix, j.idx), Campaign: r.addr, Variant: rc.Variant, CustomerID: rc.CustomerID,
-		Channel: r.cp.Channel, To: j.to,
-		From: r.sender["email"], FromName: r.sender["name"], ReplyTo: r.sender["reply_to"],
-	}
-	unsub := ""
-	if r.signer != nil {
-		unsub = r.unsubPfx + r.signer.Unsubscribe(r.addr, rc.CustomerID, r.now.Add(365*24*time.Hour))
-	}
-	recipient := strRecord{"id": rc.CustomerID, "timezone": j.rec.String(r.tzF)}
-	if r.emailF != "" {
-		recipient["email"] = j.rec.String(r.emailF)
-	}
-	if r.phoneF != "" {
-		recipient["phone"] = j.rec.String(r.phoneF)
-	}
-	act := &activation{customer: j.rec, sender: r.sender, recipient: recipient, unsub: unsub,
-		now: types.Timestamp{Time: x.plan.Now}}
 	ct := r.tmpls[rc.Variant]
 	if ct == nil {
 		return nil, fmt.Errorf("the plan names variant %q, which the campaign does not have", rc.Variant)
 	}
-	for name, part := range ct.parts {
-		var esc func(string) string
-		switch name {
-		case "html":
-			esc = html.EscapeString
-		case "payload":
-			esc = jsonEscape
-		}
-		out, err := part.render(act, esc)
-		if err != nil {
-			return nil, fmt.Errorf("rendering template.%s %s: %w", ct.name, name, err)
-		}
-		switch name {
-		case "subject":
-			m.Subject = out
-		case "html":
-			m.HTML = addUTM(out, r.utm, r.unsubPfx, true)
-			if r.cp.TrackClicks || r.cp.TrackOpens {
-				m.HTML = links.Rewrite(m.HTML, r.base, r.signer, r.addr, rc.CustomerID, r.cp.TrackClicks, r.cp.TrackOpens)
-			}
-		case "text":
-			m.Text = addUTM(out, r.utm, r.unsubPfx, false)
-			if r.cp.TrackClicks {
-				m.Text = links.RewriteText(m.Text, r.base, r.signer, r.addr, rc.CustomerID)
-			}
-		case "body":
-			m.Text = addUTM(out, r.utm, r.unsubPfx, false)
-			if r.cp.TrackClicks {
-				m.Text = links.RewriteText(m.Text, r.base, r.signer, r.addr, rc.CustomerID)
-			}
-		case "payload":
-			if !json.Valid([]byte(out)) {
-				return nil, fmt.Errorf("template.%s payload is not valid JSON once rendered", ct.name)
-			}
-			m.Payload = json.RawMessage(out)
-		}
-	}
-	if r.cp.Channel == "email" && r.cp.Purpose == "marketing" && unsub != "" {
-		m.Headers = map[string]string{
-			"List-Unsubscribe":      "<" + unsub + ">",
-			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-		}
-	}
-	return m, nil
+	return r.env.render(msgSpec{key: Key(r.prefix, j.idx), addr: r.addr, variant: rc.Variant, customer: rc.CustomerID,
+		channel: r.cp.Channel, purpose: r.cp.Purpose, to: j.to, tmpl: ct, rec: j.rec, utm: r.utm,
+		clicks: r.cp.TrackClicks, opens: r.cp.TrackOpens})
 }
 
 // deliver renders and sends one job on a provider worker. For a provider
@@ -751,22 +658,34 @@ func (r *campaignRun) outcomeRow(o outcome) (row state.Send, supp []state.Suppre
 	case o.left:
 		r.count(rc.Variant, func(c *Counts) { c.Pending++ })
 		return row, nil, false
-	case o.res.Outcome == providers.Sent:
-		row.Status, row.ProviderMessageID = state.SendSent, o.res.ProviderMessageID
-		r.count(rc.Variant, func(c *Counts) { c.Sent++ })
-	case o.res.Outcome == providers.Suppress:
-		reason := o.res.SuppressReason
+	default:
+		row.Status, row.ProviderMessageID, row.Error, supp = outcomeOf(o.res, rc.CustomerID, r.cp.Channel)
+		if row.Status == state.SendSent {
+			r.count(rc.Variant, func(c *Counts) { c.Sent++ })
+		} else {
+			r.count(rc.Variant, func(c *Counts) { c.Failed++ })
+		}
+	}
+	return row, supp, true
+}
+
+// outcomeOf is what a provider's answer to a send means for the ledger:
+// sent with its message id, or failed with the reason; a hard bounce, a
+// complaint or an unsubscribed number also suppresses the customer on
+// the channel.
+func outcomeOf(res providers.SendResult, customer, channel string) (status, msgID, errMsg string, supp []state.Suppression) {
+	switch res.Outcome {
+	case providers.Sent:
+		return state.SendSent, res.ProviderMessageID, "", nil
+	case providers.Suppress:
+		reason := res.SuppressReason
 		if reason == "" {
 			reason = "bounce"
 		}
-		row.Status, row.Error = state.SendFailed, "suppressed ("+reason+"): "+errString(o.res.Err)
-		supp = []state.Suppression{{CustomerID: rc.CustomerID, Channel: r.cp.Channel, Reason: reason}}
-		r.count(rc.Variant, func(c *Counts) { c.Failed++ })
-	default:
-		row.Status, row.Error = state.SendFailed, errString(o.res.Err)
-		r.count(rc.Variant, func(c *Counts) { c.Failed++ })
+		return state.SendFailed, "", "suppressed (" + reason + "): " + errString(res.Err),
+			[]state.Suppression{{CustomerID: customer, Channel: channel, Reason: reason}}
 	}
-	return row, supp, true
+	return state.SendFailed, "", errString(res.Err), nil
 }
 
 // writeRows writes outcomes to the ledger. The write is not cancelled with
