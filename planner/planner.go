@@ -36,9 +36,15 @@ type Options struct {
 }
 
 // Started reports whether a campaign in this status has begun sending and
-// so can no longer change.
+// so can no longer change. A paused or cancelled campaign has: herald
+// campaign pause and cancel accept only a campaign that was scheduled or
+// sending.
 func Started(status string) bool {
-	return status == "sending" || status == "sent" || status == "scheduled"
+	switch status {
+	case "sending", "sent", "scheduled", "paused", "cancelled":
+		return true
+	}
+	return false
 }
 
 // Make compares cfg with the state and evaluates every campaign and
@@ -89,12 +95,20 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 				if o.Kind == "campaign" && Started(old.Status) {
 					rng := campaignRange(cfg, o.Address)
 					why := "some recipients may already have it, so changing it now would send them a different campaign from the one reviewed"
-					if old.Status == "scheduled" {
+					fix := "Undo the change, and create a new campaign block for the new message"
+					switch old.Status {
+					case "scheduled":
 						why = "its recipients and messages are pinned in the ledger, waiting for their send time, as the plan that scheduled them was reviewed"
+						fix += "; to stop the pinned sends, run herald campaign pause or herald campaign cancel"
+					case "paused":
+						why = "its remaining sends are held in the ledger as they were reviewed, and herald campaign resume releases them unchanged"
+						fix += "; to drop the held sends for good, run herald campaign cancel"
+					case "cancelled":
+						why = "it was cancelled, and a cancelled campaign is never sent again"
 					}
 					diags = append(diags, diag.Error(diag.CampaignStarted, rng,
 						fmt.Sprintf("%s has started sending and cannot be changed", o.Address),
-						fmt.Sprintf("Its state is %q: %s. Undo the change, and create a new campaign block for the new message.", old.Status, why)))
+						fmt.Sprintf("Its state is %q: %s. %s.", old.Status, why, fix)))
 				}
 			} else {
 				c.Action = NoOp

@@ -262,19 +262,36 @@ func TestDiff(t *testing.T) {
 		}
 	}
 
-	// A campaign that started sending cannot change.
-	for i := range objs {
-		if objs[i].Address == "campaign.promo" {
-			objs[i].Status = "sending"
-			objs[i].Attrs = map[string]string{"channel": `"email"`}
+	// A campaign that started sending cannot change, whatever herald
+	// apply or herald campaign made of it since; one that never did can.
+	for _, tc := range []struct {
+		status  string
+		started bool
+		hint    string
+	}{
+		{"sending", true, "create a new campaign block"},
+		{"sent", true, "create a new campaign block"},
+		{"scheduled", true, "herald campaign pause"},
+		{"paused", true, "herald campaign cancel"},
+		{"cancelled", true, "never sent again"},
+		{"active", false, ""},
+	} {
+		for i := range objs {
+			if objs[i].Address == "campaign.promo" {
+				objs[i].Status = tc.status
+				objs[i].Attrs = map[string]string{"channel": `"email"`}
+			}
 		}
-	}
-	if _, err := st.WriteObjects(ctx, objs, nil); err != nil {
-		t.Fatal(err)
-	}
-	_, diags = planner.Make(ctx, cfg, st, planner.Options{Now: now})
-	if !diags.HasErrors() || !strings.Contains(diags.Error(), "has started sending") {
-		t.Errorf("want a campaign-started error, got %v", diags)
+		if _, err := st.WriteObjects(ctx, objs, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, diags = planner.Make(ctx, cfg, st, planner.Options{Now: now})
+		if got := diags.HasErrors() && strings.Contains(diags.Error(), "has started sending"); got != tc.started {
+			t.Errorf("status %s: campaign-started error = %v, want %v (%v)", tc.status, got, tc.started, diags)
+		}
+		if tc.started && !strings.Contains(diags.Error(), tc.hint) {
+			t.Errorf("status %s: the detail does not say %q: %v", tc.status, tc.hint, diags)
+		}
 	}
 }
 
