@@ -98,6 +98,12 @@ type Runtime interface {
 	// as soon as the campaign is resumed. UpdateSends on a row ends its
 	// lease.
 	ClaimDueSends(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]Send, error)
+	// SkipDeferredSends marks up to limit of campaign's deferred ledger rows
+	// skipped with reason as their error, and reports how many it marked.
+	// Rows a runner holds under an unexpired lease are left alone: that
+	// runner records their outcome itself, so an outcome is never
+	// overwritten. Call it until it returns 0 to skip them all.
+	SkipDeferredSends(ctx context.Context, campaign, reason string, now time.Time, limit int) (int, error)
 
 	// Lead makes owner the one scheduler among the runners that share the
 	// state, under name, or keeps it so. It reports whether owner leads.

@@ -478,6 +478,26 @@ SELECT `+sendCols+` FROM c ORDER BY key`, owner, utc(now.Add(lease)), now, limit
 	return out, nil
 }
 
+// SkipDeferredSends implements Runtime. FOR UPDATE SKIP LOCKED passes
+// over a row a runner is claiming at that moment; its lease then keeps it
+// from being skipped by the next call too.
+func (p *Postgres) SkipDeferredSends(ctx context.Context, campaign, reason string, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	now = utc(now)
+	tag, err := p.pool.Exec(ctx, `UPDATE sends SET status = 'skipped', error = $2, updated_at = $3
+WHERE key IN (
+    SELECT key FROM sends
+    WHERE campaign = $1 AND status = 'deferred' AND (lease_until IS NULL OR lease_until < $3)
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED)`, campaign, reason, now, limit)
+	if err != nil {
+		return 0, fmt.Errorf("skipping deferred sends of %s: %w", campaign, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // leaderKey is the advisory lock of leadership name in this state: derived
 // from the state lock's key (itself from the lineage), so that two states
 // in one database do not share leaders, and never equal to the state lock

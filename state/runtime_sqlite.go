@@ -465,6 +465,30 @@ RETURNING `+sendCols, args...)
 	return out, nil
 }
 
+// SkipDeferredSends implements Runtime. One statement reads and writes
+// the rows, so a runner's outcome written between the two cannot be lost
+// as it could be with a read followed by UpdateSends.
+func (s *SQLite) SkipDeferredSends(ctx context.Context, campaign, reason string, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n := utc(now).UnixMicro()
+	s.ledgerMu.Lock()
+	defer s.ledgerMu.Unlock()
+	res, err := s.db.ExecContext(ctx, `UPDATE sends SET status = 'skipped', error = ?, updated_at = ?
+WHERE rowid IN (
+    SELECT rowid FROM sends WHERE campaign = ? AND status = 'deferred' AND (lease_until IS NULL OR lease_until <= ?)
+    LIMIT ?)`, reason, n, campaign, n, limit)
+	if err != nil {
+		return 0, fmt.Errorf("skipping deferred sends of %s: %w", campaign, err)
+	}
+	done, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("skipping deferred sends of %s: %w", campaign, err)
+	}
+	return int(done), nil
+}
+
 // Lead implements Runtime with a lease row: one upsert that takes the row
 // when it is missing, renews it when owner holds it, and takes it over
 // when its lease has run out. RETURNING yields a row exactly when owner

@@ -687,6 +687,67 @@ func runRuntimeSuite(t *testing.T, open func(t *testing.T) Backend) {
 		}
 	})
 
+	run("SkipDeferredSends", func(t *testing.T) {
+		b := open(t)
+		deferred := func(key, campaign string) Send {
+			s := send(key, campaign, "c-"+key, SendDeferred, t0)
+			s.DueAt = t0
+			return s
+		}
+		rows := []Send{
+			deferred("a1", "campaign.a"), deferred("a2", "campaign.a"), deferred("a3", "campaign.a"),
+			deferred("a4", "campaign.a"), deferred("b1", "campaign.b"),
+			send("a5", "campaign.a", "c5", SendSent, t0),
+		}
+		if err := b.RecordSends(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		// A runner holds a1; it will record a1's outcome itself.
+		checkDue(t, b, "r1", t0, time.Hour, 1, []Send{rows[0]})
+		now := t0.Add(time.Minute)
+		total := 0
+		for {
+			n, err := b.SkipDeferredSends(ctx, "campaign.a", "cancelled", now, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 2 {
+				t.Fatalf("SkipDeferredSends(limit 2) skipped %d", n)
+			}
+			if n == 0 {
+				break
+			}
+			total += n
+		}
+		if total != 3 {
+			t.Errorf("skipped %d rows, want 3 (a2, a3, a4)", total)
+		}
+		// The runner's outcome for a1 comes after the cancel and stands.
+		if err := b.UpdateSends(ctx, []Send{{Key: "a1", Status: SendSent, ProviderMessageID: "m1", UpdatedAt: now}}); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]Send{}
+		for _, s := range append(collectSends(t, b, "campaign.a"), collectSends(t, b, "campaign.b")...) {
+			got[s.Key] = s
+		}
+		for key, want := range map[string]string{"a1": SendSent, "a2": SendSkipped, "a3": SendSkipped, "a4": SendSkipped, "a5": SendSent, "b1": SendDeferred} {
+			if got[key].Status != want {
+				t.Errorf("%s: status %s, want %s", key, got[key].Status, want)
+			}
+		}
+		if s := got["a2"]; s.Error != "cancelled" || !s.UpdatedAt.Equal(now) {
+			t.Errorf("a2 after the skip: %+v", s)
+		}
+		// A row put back to deferred (a retry) has no lease any more: the
+		// next cancel skips it.
+		if err := b.UpdateSends(ctx, []Send{{Key: "a1", Status: SendDeferred, UpdatedAt: now}}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := b.SkipDeferredSends(ctx, "campaign.a", "cancelled", now, 10); err != nil || n != 1 {
+			t.Errorf("SkipDeferredSends after UpdateSends ended the lease: %d, %v; want 1", n, err)
+		}
+	})
+
 	run("ClaimDueSendsConcurrent", func(t *testing.T) {
 		b := open(t)
 		const n = 500

@@ -294,40 +294,20 @@ func tallyLedger(ctx context.Context, b state.Backend, address string) (ledgerTa
 	return t, err
 }
 
-// skipDeferred marks every deferred ledger row of a campaign skipped as
-// cancelled, a batch at a time, and returns how many it marked. Rows in
-// any other status — sent above all — are never written.
+// skipDeferred marks every deferred send of the campaign at address
+// skipped, in small conditional updates: a row a runner has claimed is
+// left to it (it reads the cancelled status and skips the row, or it was
+// already sending and records the send), so an outcome a runner writes is
+// never overwritten. It returns how many rows it skipped.
 func skipDeferred(ctx context.Context, b state.Backend, address string) (int, error) {
-	now := time.Now().UTC()
 	done := 0
-	var batch []state.Send
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	for {
+		n, err := b.SkipDeferredSends(ctx, address, "cancelled", time.Now().UTC(), cancelBatch)
+		done += n
+		if err != nil || n == 0 {
+			return done, err
 		}
-		if err := b.UpdateSends(ctx, batch); err != nil {
-			return err
-		}
-		done += len(batch)
-		batch = batch[:0]
-		return nil
 	}
-	err := b.Sends(ctx, address, func(s state.Send) error {
-		if s.Status != state.SendDeferred {
-			return nil
-		}
-		// Written soon after it was read, so that the window in which a
-		// runner could have sent the row meanwhile stays short.
-		batch = append(batch, state.Send{Key: s.Key, Status: state.SendSkipped, Error: "cancelled", UpdatedAt: now})
-		if len(batch) >= cancelBatch {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	return done, err
 }
 
 // setStatus writes obj back with a new status and the time of the change.
