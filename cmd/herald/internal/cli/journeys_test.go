@@ -119,9 +119,6 @@ func herald(t *testing.T, args ...string) (stdout, stderr string, code int) {
 func TestJourneys(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { testJourneys(t, "") })
 	t.Run("postgres", func(t *testing.T) {
-		if !pgtest.Available() {
-			t.Skip("PostgreSQL is not available")
-		}
 		// This package's TestMain is testscript's, which cannot call
 		// pgtest.Main; this is the package's only user of pgtest, so the
 		// cluster is stopped here, after the database is dropped.
