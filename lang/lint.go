@@ -97,17 +97,29 @@ func (l *loader) policyLints() {
 			if cc == nil {
 				l.lint(diag.Error(diag.ConsentChannelAbsent, &rng,
 					fmt.Sprintf("No consent channel %q", ch),
-					fmt.Sprintf("%s %q sends marketing %s, but the consent block declares no channel %q, so herald cannot tell who agreed to receive it. Add channel %q { basis = \"consent\" } to the consent block.", s.kind, s.block.Name, ch, ch, ch)), s.block)
+					fmt.Sprintf("%s %q sends marketing %s, but the consent block declares no channel %q, so herald cannot tell who agreed to receive it. The sender must be able to show each recipient's consent to marketing on the channel used (GDPR Art. 7(1), ePrivacy Directive Art. 13, CASL s. 6(1), TCPA for texts). Add channel %q { basis = \"consent\" } to the consent block.", s.kind, s.block.Name, ch, ch, ch)), s.block)
 				continue
 			}
-			if ch == "sms" && cc.Basis == "consent" && cc.OptIn != "double" {
+			// Whatever the basis: legitimate interest admits everyone who has
+			// not objected, which is weaker still than single opt-in. A basis
+			// that did not decode was reported already.
+			if ch == "sms" && cc.Basis != "" && cc.OptIn != "double" {
 				crng := cc.DeclRange
+				why := "is single opt-in"
 				if cc.optInRange != nil {
 					crng = *cc.optInRange
 				}
+				if cc.Basis != "consent" {
+					why = fmt.Sprintf("has basis = %q, which admits everyone who has not objected", cc.Basis)
+					if cc.optInRange == nil {
+						if a := l.consentAttr(cc, "basis"); a != nil {
+							crng = a.Expr.Range()
+						}
+					}
+				}
 				l.lint(diag.Error(diag.SMSDoubleOptIn, &crng,
 					"Marketing SMS without double opt-in",
-					fmt.Sprintf("%s %q sends marketing SMS, and the sms consent channel is single opt-in. The TCPA requires prior express written consent for marketing texts; confirm the number with a double opt-in: opt_in = \"double\".", s.kind, s.block.Name)), &cc.Block, s.block)
+					fmt.Sprintf("%s %q sends marketing SMS, and the sms consent channel %s. The TCPA (47 CFR 64.1200(a)(2)) requires prior express written consent for marketing texts; record consent and confirm the number with a double opt-in: basis = \"consent\", opt_in = \"double\".", s.kind, s.block.Name, why)), &cc.Block, s.block)
 			}
 		}
 		if s.purpose != "marketing" {
@@ -120,7 +132,9 @@ func (l *loader) policyLints() {
 		}
 	}
 	if l.cfg.Consent != nil {
-		if cc := l.cfg.Consent.Channels["sms"]; cc != nil && cc.QuietHours == nil {
+		// A quiet_hours that is present but invalid was reported already;
+		// saying it is missing as well would only send the reader looking.
+		if cc := l.cfg.Consent.Channels["sms"]; cc != nil && cc.QuietHours == nil && l.consentAttr(cc, "quiet_hours") == nil {
 			rng := cc.DeclRange
 			l.lint(diag.Warning(diag.SMSQuietHours, &rng, "SMS channel without quiet hours",
 				"The TCPA forbids telemarketing texts before 8 am and after 9 pm in the recipient's time zone, and several US states are stricter. Set quiet_hours = \"21:00-08:00\"."), &cc.Block)
@@ -132,6 +146,15 @@ func (l *loader) policyLints() {
 }
 
 // templateLints checks a template that s sends for marketing.
+//
+// What the law asks for must reach every recipient, so it counts only where
+// every recipient gets it: in a body part (the subject line is no place for
+// an unsubscribe link or an address), on every path through the template
+// (at the top level, or in every branch of an if that has an else), outside
+// HTML comments, and, for the link and the address, as a hole of its own:
+// {{ unsubscribe_url }}, not an expression that may leave it out. An e-mail
+// with both an html and a text part needs it in both, since the mail client
+// or the recipient chooses which one is shown.
 func (l *loader) templateLints(t *Template, s sending) {
 	if t.incomplete {
 		return
@@ -165,16 +188,23 @@ func (l *loader) templateLints(t *Template, s sending) {
 	case "email":
 		if uses("unsubscribe_url", "") && l.cfg.Herald.PublicURL == "" {
 			l.lint(diag.Error(diag.EmailUnsubscribe, &rng, "Unsubscribe link without public_url",
-				fmt.Sprintf("template.%s links to {{ unsubscribe_url }}, which is served under the herald block's public_url; none is set. Set public_url = \"https://…\" in the herald block.", t.Name)), &t.Block, s.block)
+				fmt.Sprintf("template.%s links to {{ unsubscribe_url }}, which is served under the herald block's public_url; none is set, so the link would lead nowhere. CAN-SPAM (15 U.S.C. §7704(a)(3)) and CASL (s. 11) require the unsubscribe mechanism to work. Set public_url = \"https://…\" in the herald block.", t.Name)), &t.Block, s.block)
 		}
-		if !uses("unsubscribe_url", "") {
-			l.lint(diag.Error(diag.EmailUnsubscribe, &rng, "Marketing e-mail without an unsubscribe link",
-				fmt.Sprintf("template.%s is sent for marketing by %s %q. CAN-SPAM (15 U.S.C. §7704(a)(3)) and CASL (s. 6(2)(c), s. 11) require a working unsubscribe mechanism in every commercial message. Add {{ unsubscribe_url }} to the body.", t.Name, s.kind, s.block.Name)), &t.Block, s.block)
+		if prng, why := missingHole(t, "unsubscribe_url"); why != "" {
+			if prng == nil {
+				prng = &rng
+			}
+			l.lint(diag.Error(diag.EmailUnsubscribe, prng, "Marketing e-mail without an unsubscribe link",
+				fmt.Sprintf("template.%s is sent for marketing by %s %q, and %s. CAN-SPAM (15 U.S.C. §7704(a)(3)) and CASL (s. 6(2)(c), s. 11) require a working unsubscribe mechanism in every commercial message. Add {{ unsubscribe_url }} to the body, outside any {{ if }}.", t.Name, s.kind, s.block.Name, why)), &t.Block, s.block)
 		}
-		if !uses("sender", "postal_address") {
-			l.lint(diag.Error(diag.EmailPostalAddress, &rng, "Marketing e-mail without the sender's postal address",
-				fmt.Sprintf("template.%s is sent for marketing by %s %q. CAN-SPAM (15 U.S.C. §7704(a)(5)) and CASL (s. 6(2)(b)) require the sender's valid physical postal address. Add {{ sender.postal_address }} to the body.", t.Name, s.kind, s.block.Name)), &t.Block, s.block)
-		} else if l.cfg.Herald.Sender.PostalAddress == "" {
+		if prng, why := missingHole(t, "sender.postal_address"); why != "" {
+			if prng == nil {
+				prng = &rng
+			}
+			l.lint(diag.Error(diag.EmailPostalAddress, prng, "Marketing e-mail without the sender's postal address",
+				fmt.Sprintf("template.%s is sent for marketing by %s %q, and %s. CAN-SPAM (15 U.S.C. §7704(a)(5)) and CASL (s. 6(2)(b)) require the sender's valid physical postal address in every commercial message. Add {{ sender.postal_address }} to the body, outside any {{ if }}.", t.Name, s.kind, s.block.Name, why)), &t.Block, s.block)
+		}
+		if uses("sender", "postal_address") && l.cfg.Herald.Sender.PostalAddress == "" {
 			hr := l.cfg.Herald.DeclRange
 			if l.cfg.Herald.Sender.Range.Filename != "" {
 				hr = l.cfg.Herald.Sender.Range
@@ -184,45 +214,234 @@ func (l *loader) templateLints(t *Template, s sending) {
 				hrp = &hr
 			}
 			l.lint(diag.Error(diag.EmailPostalAddress, hrp, "No sender postal address",
-				"Marketing e-mail must carry the sender's postal address (CAN-SPAM, CASL). Set postal_address in herald { sender { … } }."), &t.Block, s.block)
+				"Marketing e-mail must carry the sender's postal address (CAN-SPAM 15 U.S.C. §7704(a)(5), CASL s. 6(2)(b)). Set postal_address in herald { sender { … } }."), &t.Block, s.block)
 		}
 	case "sms":
-		if !templateText(t, optOutRe) {
+		if why := missingOptOut(t); why != "" {
 			l.lint(diag.Error(diag.SMSOptOutText, &rng, "Marketing SMS without opt-out instructions",
-				fmt.Sprintf("template.%s is sent for marketing by %s %q. The TCPA and the CTIA Messaging Principles require every marketing text to say how to opt out. Add text such as \"Reply STOP to opt out.\"", t.Name, s.kind, s.block.Name)), &t.Block, s.block)
+				fmt.Sprintf("template.%s is sent for marketing by %s %q, and %s. The TCPA and the CTIA Messaging Principles require every marketing text to say how to opt out. Add text such as \"Reply STOP to opt out.\" outside any {{ if }}.", t.Name, s.kind, s.block.Name, why)), &t.Block, s.block)
 		}
 	}
 }
 
-// templateText reports whether the literal text of the template's body
-// matches re.
-func templateText(t *Template, re *regexp.Regexp) bool {
-	for _, p := range t.Parts {
-		var buf strings.Builder
-		var walk func(nodes []template.Node)
-		walk = func(nodes []template.Node) {
-			for _, n := range nodes {
-				switch n := n.(type) {
-				case *template.Text:
-					buf.WriteString(n.Value)
-				case *template.Hole:
-					if n.Fallback != nil {
-						buf.WriteString(*n.Fallback)
-					}
-				case *template.If:
-					for _, br := range n.Branches {
-						walk(br.Body)
-					}
-					walk(n.Else)
-				}
-			}
+// emailBodyParts are the parts of an e-mail a recipient reads, with whether
+// each is HTML (where a comment hides what it encloses).
+var emailBodyParts = []struct {
+	name string
+	html bool
+}{{"html", true}, {"text", false}}
+
+// missingHole checks that every body part of an e-mail template has the
+// hole {{ want }} where every recipient gets it. When one does not, it
+// returns that part's range and why, worded to follow "template.x is sent
+// … by campaign "y", and"; otherwise why is "".
+func missingHole(t *Template, want string) (*hcl.Range, string) {
+	mention := mentionRe[want]
+	for _, bp := range emailBodyParts {
+		p := t.Parts[bp.name]
+		if p == nil || p.Parsed == nil {
+			continue
 		}
-		walk(p.Parsed.Nodes)
-		if re.MatchString(buf.String()) {
+		sc := holeScan{want: want, mention: mention, html: bp.html}
+		if always, _ := sc.nodes(p.Parsed.Nodes, false); always {
+			continue
+		}
+		rng := p.Range
+		hole := "{{ " + want + " }}"
+		switch {
+		case sc.somewhere:
+			return &rng, fmt.Sprintf("its %s part has %s only inside {{ if }}, without it in every branch and an {{ else }}, so some recipients would not get it", bp.name, hole)
+		case sc.inComment:
+			return &rng, fmt.Sprintf("its %s part has %s only inside an HTML comment <!-- … -->, which no recipient sees", bp.name, hole)
+		case sc.inExpr != "":
+			return &rng, fmt.Sprintf("its %s part names %s only inside the expression {{ %s }}, which may leave it out, so some recipients might not get it; write it as a hole of its own", bp.name, want, sc.inExpr)
+		case inPart(t.Parts["subject"], mention):
+			return &rng, fmt.Sprintf("it has %s only in the subject; it belongs in the %s part, where the recipient reads the message", hole, bp.name)
+		default:
+			return &rng, fmt.Sprintf("its %s part has no %s", bp.name, hole)
+		}
+	}
+	return nil, ""
+}
+
+// mentionRe finds the required holes' names inside a larger expression.
+var mentionRe = map[string]*regexp.Regexp{
+	"unsubscribe_url":       regexp.MustCompile(`\bunsubscribe_url\b`),
+	"sender.postal_address": regexp.MustCompile(`\bsender\s*\.\s*postal_address\b`),
+}
+
+// inPart reports whether any expression of p mentions what re matches.
+func inPart(p *TemplatePart, re *regexp.Regexp) bool {
+	if p == nil || p.Parsed == nil {
+		return false
+	}
+	for _, e := range p.Parsed.Exprs() {
+		if re.MatchString(e.Expr.Source) {
 			return true
 		}
 	}
 	return false
+}
+
+// holeScan looks for the hole {{ want }} in a template part and remembers
+// the near misses, so a lint can say why what it found is not enough.
+type holeScan struct {
+	want    string
+	mention *regexp.Regexp
+	html    bool
+
+	somewhere bool   // the hole, outside a comment, on some path
+	inComment bool   // the hole inside an HTML comment
+	inExpr    string // the source of a larger expression that mentions want
+}
+
+// nodes reports whether every path through nodes has the hole outside an
+// HTML comment. comment says whether nodes start inside one, and it
+// returns whether they may end inside one.
+func (sc *holeScan) nodes(nodes []template.Node, comment bool) (always, commentOut bool) {
+	for _, n := range nodes {
+		switch n := n.(type) {
+		case *template.Text:
+			if sc.html {
+				comment = htmlCommentState(n.Value, comment)
+			}
+		case *template.Hole:
+			src := strings.TrimSpace(n.Expr.Source)
+			switch {
+			case src == sc.want && comment:
+				sc.inComment = true
+			case src == sc.want:
+				sc.somewhere = true
+				always = true
+			case sc.inExpr == "" && sc.mention.MatchString(src):
+				sc.inExpr = src
+			}
+		case *template.If:
+			all, out := n.Else != nil, n.Else == nil && comment
+			for _, br := range n.Branches {
+				a, c := sc.nodes(br.Body, comment)
+				all, out = all && a, out || c
+			}
+			if n.Else != nil {
+				a, c := sc.nodes(n.Else, comment)
+				all, out = all && a, out || c
+			}
+			always = always || all
+			// A comment opened in some branch may swallow what follows;
+			// assuming it does errs on the side of the recipient.
+			comment = out
+		}
+	}
+	return always, comment
+}
+
+// htmlCommentState returns whether, after text, an HTML comment is open,
+// given whether one was open before it.
+func htmlCommentState(text string, open bool) bool {
+	for {
+		if open {
+			i := strings.Index(text, "-->")
+			if i < 0 {
+				return true
+			}
+			text, open = text[i+3:], false
+		} else {
+			i := strings.Index(text, "<!--")
+			if i < 0 {
+				return false
+			}
+			text, open = text[i+4:], true
+		}
+	}
+}
+
+// missingOptOut checks that an SMS template says how to opt out to every
+// recipient: in its literal text, on every path. A hole's fallback does
+// not count, since it is sent only when the hole's value is empty. It
+// returns why not, worded as for missingHole, or "".
+func missingOptOut(t *Template) string {
+	p := t.Parts["body"]
+	if p == nil || p.Parsed == nil {
+		return ""
+	}
+	if alwaysText(p.Parsed.Nodes, optOutRe) {
+		return ""
+	}
+	var conditional, fallback bool
+	var walk func(nodes []template.Node)
+	walk = func(nodes []template.Node) {
+		for _, n := range nodes {
+			switch n := n.(type) {
+			case *template.Text:
+				conditional = conditional || optOutRe.MatchString(n.Value)
+			case *template.Hole:
+				fallback = fallback || (n.Fallback != nil && optOutRe.MatchString(*n.Fallback))
+			case *template.If:
+				for _, br := range n.Branches {
+					walk(br.Body)
+				}
+				walk(n.Else)
+			}
+		}
+	}
+	walk(p.Parsed.Nodes)
+	switch {
+	case conditional:
+		return "its opt-out text is only inside {{ if }}, without it in every branch and an {{ else }}, so some recipients would not get it"
+	case fallback:
+		return "its opt-out text is only in a hole's fallback, which is sent only when the hole is empty, so some recipients would not get it"
+	}
+	return "its text does not say how to opt out (no \"stop\", \"unsubscribe\", \"opt out\" or \"cancel\")"
+}
+
+// alwaysText reports whether re matches the literal text that every path
+// through nodes sends: the top-level text (holes read as a space), or the
+// text of every branch of an if that has an else.
+func alwaysText(nodes []template.Node, re *regexp.Regexp) bool {
+	var top strings.Builder
+	for _, n := range nodes {
+		switch n := n.(type) {
+		case *template.Text:
+			top.WriteString(n.Value)
+		case *template.Hole:
+			top.WriteString(" ")
+		case *template.If:
+			top.WriteString(" ")
+			if n.Else == nil {
+				continue
+			}
+			all := alwaysText(n.Else, re)
+			for _, br := range n.Branches {
+				all = all && alwaysText(br.Body, re)
+			}
+			if all {
+				return true
+			}
+		}
+	}
+	return re.MatchString(top.String())
+}
+
+// consentAttr returns the attribute named attr of consent channel cc as
+// written, or nil. The decoded channel keeps only valid values; this tells
+// an attribute that was left out from one that was reported as invalid.
+func (l *loader) consentAttr(cc *ConsentChannel, attr string) *hcl.Attribute {
+	for _, b := range l.blocks["consent"] {
+		c, _, _ := b.Body.PartialContent(consentSchema)
+		if c == nil {
+			continue
+		}
+		for _, cb := range c.Blocks {
+			if cb.DefRange != cc.DeclRange {
+				continue
+			}
+			ac, _, _ := cb.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: attr}}})
+			if ac != nil {
+				return ac.Attributes[attr]
+			}
+		}
+	}
+	return nil
 }
 
 func (l *loader) audienceLints(a *Audience) {
@@ -240,7 +459,7 @@ func (l *loader) audienceLints(a *Audience) {
 					strings.TrimSpace(fmt.Sprintf("schema.%s has no field %q.%s", s.Name, m, diag.DidYouMean(m, s.FieldNames())))))
 			case f.PII != "email" && f.PII != "phone":
 				l.lint(diag.Error(diag.AudienceMatchField, &rng, fmt.Sprintf("Audience matches on %q, which is not an e-mail or phone field", m),
-					fmt.Sprintf("Ad platforms match customers by hashed e-mail address or phone number only, and herald sends nothing else. Match on fields marked pii = \"email\" or pii = \"phone\"; %q is marked %s.", m, piiLabel(f.PII))), &a.Block)
+					fmt.Sprintf("Ad platforms match customers by hashed e-mail address or phone number, and sharing any other personal data with them goes beyond what the purpose needs: data minimisation under the CCPA (Cal. Civ. Code §1798.100(c)) and the GDPR (Art. 5(1)(c)). Match on fields marked pii = \"email\" or pii = \"phone\"; %q is marked %s.", m, piiLabel(f.PII))), &a.Block)
 			}
 		}
 	}
@@ -334,7 +553,18 @@ func (l *loader) applyWaivers() {
 		}
 	}
 	for _, b := range all {
+		first := map[string]*Waiver{}
 		for _, w := range b.Waivers {
+			if prev := first[w.Rule]; prev != nil {
+				// A second waiver adds nothing but a second reason that
+				// reviewers would have to reconcile with the first.
+				rng := w.DeclRange
+				l.diags = append(l.diags, diag.Error(diag.Duplicate, &rng,
+					fmt.Sprintf("Duplicate waiver of %q", w.Rule),
+					fmt.Sprintf("%q is already waived on %s at %s. One waiver with one reason is enough; remove this one.", w.Rule, b.Name, prev.DeclRange)))
+				continue
+			}
+			first[w.Rule] = w
 			if !w.used {
 				rng := w.DeclRange
 				l.diags = append(l.diags, diag.Warning(diag.UnusedWaiver, &rng,
