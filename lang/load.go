@@ -141,7 +141,7 @@ func (l *loader) load() {
 		}
 		l.cfg.sources[name] = r.src
 		l.cfg.Files = append(l.cfg.Files, name)
-		l.diags = append(l.diags, diag.Tag(r.diags, diag.Syntax)...)
+		l.diags = append(l.diags, diag.Tag(syntaxHints(r.diags, r.src), diag.Syntax)...)
 		if r.diags.HasErrors() {
 			continue
 		}
