@@ -42,6 +42,7 @@ func ForLiteral(filename string, fileSrc []byte, rng hcl.Range, decoded string) 
 		lines:    lineStarts(src),
 		size:     len(decoded),
 		hi:       len(decoded),
+		cols:     &colIndex{},
 	}
 
 	var b builder

@@ -15,6 +15,7 @@ package srcmap
 
 import (
 	"sort"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/apparentlymart/go-textseg/v15/textseg"
@@ -45,7 +46,22 @@ type Map struct {
 	// lo and hi bound the part of the decoded string this Map covers (see
 	// Sub); offsets given to Pos and Range are relative to lo.
 	lo, hi int
+	// cols indexes the columns of src's long lines; shared by Sub's maps.
+	cols *colIndex
 }
+
+// colIndex holds, for every line of src longer than colStride, the column
+// at a cluster boundary about every colStride bytes. Counting columns is a
+// walk from the start of the line, so without it a template of many holes
+// on one line (minified HTML, say) costs time quadratic in its length.
+// It is built on first use, only for maps that are asked about long lines.
+type colIndex struct {
+	once sync.Once
+	offs []int // offsets in src, ascending, each at a cluster boundary
+	cols []int // the column advance from the start of its line to offs[i]
+}
+
+const colStride = 256
 
 // seg maps decoded bytes [dec, dec+n) to the file text src[raw:raw+rawN].
 // When linear, decoded byte dec+i comes from src[raw+i] (and n == rawN);
@@ -68,6 +84,7 @@ func Identity(filename string, src string) *Map {
 		size:     len(src),
 		end:      len(src),
 		hi:       len(src),
+		cols:     &colIndex{},
 	}
 }
 
@@ -164,16 +181,59 @@ func (m *Map) posAt(r int) hcl.Pos {
 	} else {
 		start = m.lines[idx-1]
 	}
+	if r-start > colStride && m.cols != nil {
+		// Carry on from the last checkpoint on this line at or before r.
+		m.cols.once.Do(func() { m.cols.build(m.src, m.lines) })
+		if k := sort.SearchInts(m.cols.offs, r+1) - 1; k >= 0 && m.cols.offs[k] > start {
+			pos.Column += m.cols.cols[k] + columns(m.src[m.cols.offs[k]:], r-m.cols.offs[k])
+			return pos
+		}
+	}
 	pos.Column += columns(m.src[start:], r-start)
 	return pos
+}
+
+// build walks src's lines as columns does, recording a checkpoint about
+// every colStride bytes of each long line.
+func (x *colIndex) build(src string, lines []int) {
+	start := 0
+	for i := 0; i <= len(lines); i++ {
+		end := len(src)
+		if i < len(lines) {
+			end = lines[i]
+		}
+		if end-start > colStride {
+			line := src[start:end]
+			cols, off := 0, 0
+			for next := colStride; next < len(line); next += colStride {
+				// Advance cluster by cluster up to next; columns from a
+				// boundary are the same as from the start of the line.
+				n, adv := advance(line[off:], next-off)
+				if adv == 0 {
+					continue
+				}
+				cols += n
+				off += adv
+				x.offs = append(x.offs, start+off)
+				x.cols = append(x.cols, cols)
+			}
+		}
+		start = end
+	}
 }
 
 // columns counts the grapheme clusters of line that end at or before byte
 // n: the column advance from the start of line to byte n. When n falls
 // inside a cluster, the position is on that cluster.
 func columns(line string, n int) int {
+	cols, _ := advance(line, n)
+	return cols
+}
+
+// advance is columns, and the offset in line just after the last cluster
+// it counted.
+func advance(line string, n int) (cols, off int) {
 	n = min(n, len(line))
-	cols, off := 0, 0
 	var b []byte // line as bytes, made when first needed
 	for off < n {
 		// An ASCII character followed by another (or by nothing) is a
@@ -201,7 +261,7 @@ func columns(line string, n int) int {
 		cols++
 		off += adv
 	}
-	return cols
+	return cols, off
 }
 
 func lineStarts(s string) []int {

@@ -474,3 +474,37 @@ func BenchmarkPosLongLine(b *testing.B) {
 		}
 	}
 }
+
+// TestLongLineColumns checks the column index of long lines against the
+// plain walk from the start of the line, at every offset, over text that
+// mixes ASCII, multi-byte characters, combining marks, emoji and CR LF.
+func TestLongLineColumns(t *testing.T) {
+	pieces := []string{"{{ x }}", "é", "e\u0301", "😀", "👍🏽", "\r\n", "abc", "\u3000", "\n", "a\u0301\u0302"}
+	var b strings.Builder
+	for i := 0; b.Len() < 5000; i++ {
+		b.WriteString(pieces[(i*7+i/3)%len(pieces)])
+		if i%50 != 0 { // mostly one long line
+			b.WriteString(strings.Repeat("x", i%300))
+		}
+	}
+	src := b.String()
+	m := Identity("t.html", src)
+	plain := *m
+	plain.cols = nil
+	for off := 0; off <= len(src); off++ {
+		if got, want := m.Pos(off), plain.Pos(off); got != want {
+			t.Fatalf("Pos(%d) = %#v, want %#v", off, got, want)
+		}
+	}
+	// And through a literal, whose first line starts at the literal's
+	// column and whose bytes come through escapes.
+	lit := `a = "` + strings.ReplaceAll(strings.ReplaceAll(src, "\r\n", `\r\n`), "\n", `\n`) + `"`
+	lm, _, decoded, _, _ := literal(t, lit)
+	lplain := *lm
+	lplain.cols = nil
+	for off := 0; off <= len(decoded); off += 3 {
+		if got, want := lm.Range(off, off+5), lplain.Range(off, off+5); got != want {
+			t.Fatalf("Range(%d, %d) = %#v, want %#v", off, off+5, got, want)
+		}
+	}
+}
