@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -79,24 +80,61 @@ var allRules = append([]diag.Rule{
 	diag.InvalidWaiver, diag.UnusedWaiver, diag.NamePattern, diag.OwnerRequired, diag.SecretLiteral,
 }, diag.PolicyRules...)
 
-var mistakeRe = regexp.MustCompile(`<-\s*mistake`)
+var (
+	mistakeRe = regexp.MustCompile(`<-\s*mistake`)
+	// caretRe is the line under a "<- mistake" line whose caret marks the
+	// column: a comment whose text starts with "^ mistake".
+	caretRe = regexp.MustCompile(`^(\s*(?:#|//|<!--)\s*)\^ mistake`)
+)
 
-// mistakeLines finds the lines marked "<- mistake" in a project's files.
-func mistakeLines(t *testing.T, dir string) map[string][]int {
-	out := map[string][]int{}
+// mark is where a broken example's mistake is: a line marked "<- mistake",
+// and the column marked by a caret on the line under it.
+//
+//	holdout = 0.9 # <- mistake
+//	#         ^ mistake
+//
+// A comment cannot put a caret in column 1, so a caret right after a "#"
+// or "//" that starts the line marks column 1:
+//
+//	campaign "x" { # <- mistake
+//	#^ mistake
+type mark struct {
+	line, column int
+}
+
+// mistakes finds the marked mistakes in a project's files, by file. A
+// "<- mistake" line without a caret line under it is an error.
+func mistakes(t *testing.T, dir string) map[string][]mark {
+	t.Helper()
+	out := map[string][]mark{}
 	_ = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return nil
+		if err != nil || info.IsDir() || info.Name() == "README.md" {
+			return nil // a README may quote the marker
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, path)
-		for i, line := range strings.Split(string(b), "\n") {
-			if mistakeRe.MatchString(line) {
-				out[filepath.ToSlash(rel)] = append(out[filepath.ToSlash(rel)], i+1)
+		rel = filepath.ToSlash(rel)
+		lines := strings.Split(string(b), "\n")
+		for i, line := range lines {
+			if !mistakeRe.MatchString(line) {
+				continue
 			}
+			var m []string
+			if i+1 < len(lines) {
+				m = caretRe.FindStringSubmatch(lines[i+1])
+			}
+			if m == nil {
+				t.Errorf("%s:%d: no caret line (\"# ^ mistake\") under the \"<- mistake\" line to mark the column", rel, i+1)
+				continue
+			}
+			col := utf8.RuneCountInString(m[1]) + 1
+			if m[1] == "#" || m[1] == "//" {
+				col = 1 // "#^" marks column 1
+			}
+			out[rel] = append(out[rel], mark{line: i + 1, column: col})
 		}
 		return nil
 	})
@@ -104,8 +142,8 @@ func mistakeLines(t *testing.T, dir string) map[string][]int {
 }
 
 // TestBrokenExamples: every project in examples/broken reports its rule at
-// the line marked "<- mistake", and its whole output matches the golden
-// text and JSON renderings.
+// the line marked "<- mistake" and the column marked by the caret under it,
+// and its whole output matches the golden text and JSON renderings.
 func TestBrokenExamples(t *testing.T) {
 	dirs := projects(t, "../examples/broken/*")
 	if len(dirs) == 0 {
@@ -137,12 +175,15 @@ func TestBrokenExamples(t *testing.T) {
 			if found == nil {
 				t.Fatalf("no %s diagnostic; got:\n%s", want, text.String())
 			}
-			marks := mistakeLines(t, dir)
-			if len(marks) > 0 && found.Subject != nil {
-				lines := marks[found.Subject.Filename]
+			marks := mistakes(t, dir)
+			if len(marks) == 0 {
+				t.Errorf("no line marked \"<- mistake\" in %s", dir)
+			} else if found.Subject == nil {
+				t.Errorf("%s reported without a position, but the mistake is marked at %v", want, marks)
+			} else {
 				ok := false
-				for _, ln := range lines {
-					if ln == found.Subject.Start.Line {
+				for _, m := range marks[found.Subject.Filename] {
+					if m.line == found.Subject.Start.Line && m.column == found.Subject.Start.Column {
 						ok = true
 					}
 				}

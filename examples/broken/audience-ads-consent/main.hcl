@@ -60,6 +60,7 @@ segment "high_value" {
 }
 
 audience "high_value_seed" { # <- mistake
+#^ mistake
   segment  = segment.high_value
   to       = provider.google_ads.main
   match_on = ["email", "phone"]

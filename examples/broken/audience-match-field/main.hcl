@@ -62,4 +62,5 @@ audience "high_value_seed" {
   segment  = segment.high_value
   to       = provider.google_ads.main
   match_on = ["first_name"] # <- mistake
+  #          ^ mistake
 }

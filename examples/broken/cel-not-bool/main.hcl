@@ -51,6 +51,7 @@ consent {
 segment "high_value" {
   from  = source.customers
   where = "customer.ltv" # <- mistake
+  #        ^ mistake
 }
 
 template "news" {

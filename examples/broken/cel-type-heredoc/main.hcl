@@ -56,6 +56,7 @@ segment "high_value" {
   where = <<-CEL
     customer.ltv >= 500.0
     && customer.contry == 'US' // <- mistake
+    //          ^ mistake
   CEL
 }
 

@@ -51,6 +51,7 @@ consent {
 segment "high_value" {
   from  = source.customers
   where = "customer.lifetime_value >= 500.0" # <- mistake
+  #                 ^ mistake
 }
 
 template "news" {

@@ -54,6 +54,7 @@ segment "high_value" {
 }
 
 segment "high_value" { # <- mistake
+#^ mistake
   from  = source.customers
   where = "customer.ltv >= 1000.0"
 }

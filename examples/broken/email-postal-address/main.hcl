@@ -57,6 +57,7 @@ template "news" {
   channel = "email"
   subject = "News from Acme Outdoor"
   html    = "<p>Hello!</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>" # <- mistake
+  #         ^ mistake
 }
 
 campaign "december_news" {

@@ -57,6 +57,7 @@ template "news" {
   channel = "email"
   subject = "News from Acme Outdoor"
   html    = "<p>Hello!</p><p>{{ sender.postal_address }}</p>" # <- mistake
+  #         ^ mistake
 }
 
 campaign "december_news" {

@@ -57,6 +57,7 @@ template "news" {
   channel = "email"
   subject = "News from Acme Outdoor"
   html    = file("templates/missing.html") # <- mistake
+  #         ^ mistake
 }
 
 campaign "december_news" {

@@ -69,6 +69,7 @@ campaign "december_news" {
   frequency_cap {
     limit = 1
     per   = "2 weeks" # <- mistake
+    #       ^ mistake
   }
   schedule {
     at       = "2026-12-01T09:00"

@@ -66,6 +66,7 @@ campaign "december_news" {
   purpose     = "marketing"
   legal_basis = "consent"
   holdout     = 0.9 # <- mistake
+  #             ^ mistake
   frequency_cap {
     limit = 1
     per   = "168h"

@@ -49,6 +49,7 @@ consent {
     basis       = "consent"
     opt_in      = "double"
     quiet_hours = "25:00-08:00" # <- mistake
+    #             ^ mistake
   }
 }
 

@@ -72,6 +72,7 @@ campaign "december_news" {
   }
   schedule {
     at       = "next tuesday" # <- mistake
+    #          ^ mistake
     timezone = "America/New_York"
   }
   variant "a" {

@@ -73,6 +73,7 @@ campaign "december_news" {
   schedule {
     at       = "2026-12-01T09:00"
     timezone = "Mars/Olympus" # <- mistake
+    #          ^ mistake
   }
   variant "a" {
     weight   = 100

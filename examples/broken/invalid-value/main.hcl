@@ -62,6 +62,7 @@ template "news" {
 campaign "december_news" {
   audience    = segment.high_value
   channel     = "emial" # <- mistake
+  #             ^ mistake
   via         = provider.outbox.local
   purpose     = "marketing"
   legal_basis = "consent"

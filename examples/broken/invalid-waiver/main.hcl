@@ -49,6 +49,7 @@ consent {
     basis  = "consent"
     opt_in = "double"
     waive "sms-quiet-hours" {} # <- mistake
+#   ^ mistake
   }
 }
 

@@ -80,6 +80,7 @@ campaign "december_news" {
   }
   variant "b" {
     weight   = 0 # <- mistake
+    #          ^ mistake
     template = template.news
   }
 }

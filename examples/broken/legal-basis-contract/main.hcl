@@ -59,12 +59,13 @@ template "news" {
   html    = "<p>Hello!</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a> | {{ sender.postal_address }}</p>"
 }
 
-campaign "december_news" { # <- mistake
+campaign "december_news" {
   audience    = segment.high_value
   channel     = "email"
   via         = provider.outbox.local
   purpose     = "marketing"
   legal_basis = "contract" # <- mistake
+  #             ^ mistake
   holdout     = 0.05
   frequency_cap {
     limit = 1

@@ -52,6 +52,7 @@ consent {
 }
 
 segment "LapsedVIP" { # <- mistake
+#^ mistake
   from  = source.customers
   where = "customer.ltv >= 500.0"
 }

@@ -64,6 +64,7 @@ template "news" {
 }
 
 campaign "december_news" { # <- mistake
+#^ mistake
   audience    = segment.high_value
   channel     = "email"
   via         = provider.outbox.local

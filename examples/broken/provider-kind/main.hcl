@@ -63,6 +63,7 @@ campaign "december_news" {
   audience    = segment.high_value
   channel     = "email"
   via         = provider.files.cdp # <- mistake
+  #             ^ mistake
   purpose     = "marketing"
   legal_basis = "consent"
   holdout     = 0.05

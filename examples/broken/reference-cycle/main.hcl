@@ -8,6 +8,7 @@ herald {
 }
 
 variable "a" { # <- mistake
+#^ mistake
   default = var.b
 }
 

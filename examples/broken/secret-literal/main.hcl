@@ -14,6 +14,7 @@ provider "files" "cdp" {
 provider "smtp" "main" {
   host     = "smtp.example.com"
   password = "hunter2" # <- mistake
+  #          ^ mistake
 }
 
 provider "outbox" "local" {

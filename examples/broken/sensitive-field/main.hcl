@@ -55,6 +55,7 @@ consent {
 segment "high_value" {
   from  = source.customers
   where = "customer.ltv >= 500.0 && customer.age_range == '18-24'" # <- mistake
+  #                                 ^ mistake
 }
 
 template "news" {

@@ -48,6 +48,7 @@ consent {
   channel "sms" {
     basis       = "consent"
     opt_in      = "single" # <- mistake
+    #             ^ mistake
     quiet_hours = "21:00-08:00"
   }
 }

@@ -60,6 +60,7 @@ segment "high_value" {
 template "restock" {
   channel = "sms"
   body    = "{{ sender.name }}: winter boots are back in stock." # <- mistake
+  #         ^ mistake
 }
 
 campaign "boot_restock" {

@@ -46,6 +46,7 @@ source "consents" {
 consent {
   from = source.consents
   channel "sms" { # <- mistake
+# ^ mistake
     basis  = "consent"
     opt_in = "double"
   }

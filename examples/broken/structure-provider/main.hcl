@@ -15,6 +15,7 @@ provider "smtp" "main" {
   host     = "smtp.example.com"
   port     = 587
   usernme  = env("SMTP_USER") # <- mistake
+# ^ mistake
   password = env("SMTP_PASSWORD")
 }
 

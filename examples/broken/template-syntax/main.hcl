@@ -56,6 +56,7 @@ segment "high_value" {
 template "news" {
   channel = "email"
   subject = "News from {{ sender.name" # <- mistake
+  #                    ^ mistake
   html    = "<p>Hello!</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a> | {{ sender.postal_address }}</p>"
 }
 

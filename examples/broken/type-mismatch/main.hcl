@@ -66,6 +66,7 @@ campaign "december_news" {
   purpose     = "marketing"
   legal_basis = "consent"
   holdout     = "lots" # <- mistake
+  #             ^ mistake
   frequency_cap {
     limit = 1
     per   = "168h"

@@ -17,6 +17,7 @@ provider "outbox" "local" {
 }
 
 provider "sendgrid" "main" {} # <- mistake
+#        ^ mistake
 
 schema "customer" {
   field "id" {

@@ -61,6 +61,7 @@ template "news" {
 
 campaign "december_news" {
   audience    = segment.lapsed_hi_value # <- mistake
+  #             ^ mistake
   channel     = "email"
   via         = provider.outbox.local
   purpose     = "marketing"

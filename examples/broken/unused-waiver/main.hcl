@@ -67,6 +67,7 @@ campaign "december_news" {
   legal_basis = "consent"
   holdout     = 0.05
   waive "sms-quiet-hours" { # <- mistake
+# ^ mistake
     reason = "Copied from the SMS campaign."
   }
   frequency_cap {

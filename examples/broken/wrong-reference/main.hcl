@@ -61,6 +61,7 @@ template "news" {
 
 campaign "december_news" {
   audience    = source.customers # <- mistake
+  #             ^ mistake
   channel     = "email"
   via         = provider.outbox.local
   purpose     = "marketing"
