@@ -36,6 +36,11 @@ func FuzzParse(f *testing.F) {
 		`{{ a ?? "b" "c" }}`, "{{ else junk }}", "{{ { }}", "{{ ( }}", "{{ a ?? \"x\\",
 		"ünïcødé {{ é }} 😀 {{ if 😀 }}x{{ end }}",
 		"\x00{{\xff}}",
+		// too deep: blocks past MaxDepth, closed and not; a hole of 100,000
+		// parentheses (Parse leaves the CEL to the loader)
+		strings.Repeat("{{ if a }}", MaxDepth+5) + strings.Repeat("{{ end }}", MaxDepth+5),
+		strings.Repeat("{{ if a }}", MaxDepth+5),
+		"{{ " + strings.Repeat("(", 100000) + "x" + strings.Repeat(")", 100000) + " }}",
 	} {
 		f.Add(s)
 	}

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -56,7 +57,17 @@ type parser struct {
 	items []item
 	pos   int // next item for body
 	diags hcl.Diagnostics
+	depth int // open {{ if }} blocks around body
+	// unclosed is set when a block too deep to parse ran to the end of the
+	// template: the blocks around it are then unclosed too, which one
+	// error is enough to say.
+	unclosed bool
 }
+
+// MaxDepth is how deeply {{ if }} blocks may nest. Blocks are parsed,
+// checked and rendered recursively; a limit keeps the stack small whatever
+// the input, and no real message nests more than a few levels.
+const MaxDepth = 100
 
 func (p *parser) rng(start, end int) *hcl.Range {
 	r := p.m.Range(start, end)
@@ -256,6 +267,12 @@ func (p *parser) body(inBlock bool) ([]Node, *item) {
 		case kValue:
 			nodes = append(nodes, &Hole{Expr: it.expr, Fallback: it.fallback, Rng: *p.rng(it.start, it.end)})
 		case kIf:
+			if p.depth >= MaxDepth {
+				p.errorf(it.start, it.end, "Blocks nested too deeply",
+					fmt.Sprintf("This {{ if }} is inside %d other {{ if }} blocks, more than herald reads. Combine conditions with && instead of nesting blocks, or split the message.", p.depth))
+				p.skipBlock()
+				continue
+			}
 			nodes = append(nodes, p.ifBlock(it))
 		default:
 			if inBlock {
@@ -277,8 +294,27 @@ func (p *parser) body(inBlock bool) ([]Node, *item) {
 	return nodes, nil
 }
 
+// skipBlock passes over the items of a block whose {{ if }} was just
+// read, up to and including its {{ end }}, without building it.
+func (p *parser) skipBlock() {
+	for level := 1; level > 0; p.pos++ {
+		if p.pos == len(p.items) {
+			p.unclosed = true
+			return
+		}
+		switch p.items[p.pos].kind {
+		case kIf:
+			level++
+		case kEnd:
+			level--
+		}
+	}
+}
+
 // ifBlock builds the block opened by the item open, up to its end.
 func (p *parser) ifBlock(open *item) *If {
+	p.depth++
+	defer func() { p.depth-- }()
 	n := &If{}
 	cond := open.expr
 	inElse := false
@@ -293,6 +329,10 @@ func (p *parser) ifBlock(open *item) *If {
 			n.Branches = append(n.Branches, Branch{Cond: cond, Body: body})
 		}
 		if term == nil {
+			if p.unclosed {
+				n.Rng = *p.rng(open.start, len(p.src))
+				return n
+			}
 			p.errorf(open.start, open.end, `"if" without "end"`,
 				`This {{ if }} block is never closed. Close it with {{ end }}.`)
 			n.Rng = *p.rng(open.start, len(p.src))

@@ -6,6 +6,7 @@ import (
 	"html"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -508,4 +509,75 @@ func TestParseUnicodeSpace(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 	checkExprs(t, src, tmpl)
+}
+
+// TestParseTooDeep checks that blocks nested past MaxDepth give one clear
+// error at the first block too many, closed or not, and no crash however
+// deep they go.
+func TestParseTooDeep(t *testing.T) {
+	for _, n := range []int{MaxDepth + 1, 100000} {
+		for _, closed := range []bool{true, false} {
+			src := strings.Repeat("{{ if a }}\n", n) + "x"
+			if closed {
+				src += strings.Repeat("{{ end }}", n)
+			}
+			tmpl, diags := Parse(src, nil)
+			if len(diags) != 1 {
+				t.Fatalf("n=%d closed=%v: %d diagnostics, want 1: %v", n, closed, len(diags), diags)
+			}
+			d := diags[0]
+			if d.Summary != "Blocks nested too deeply" || diag.RuleOf(d) != diag.TemplateSyntax {
+				t.Errorf("n=%d closed=%v: got %q [%s]", n, closed, d.Summary, diag.RuleOf(d))
+			}
+			if d.Subject == nil || d.Subject.Start.Line != MaxDepth+1 || d.Subject.Start.Column != 1 {
+				t.Errorf("n=%d closed=%v: subject %v, want line %d column 1", n, closed, d.Subject, MaxDepth+1)
+			}
+			if !strings.Contains(d.Detail, "&&") {
+				t.Errorf("detail does not say what to do: %s", d.Detail)
+			}
+			if got := len(tmpl.Exprs()); got != MaxDepth {
+				t.Errorf("n=%d closed=%v: %d expressions, want the %d that were parsed", n, closed, got, MaxDepth)
+			}
+		}
+	}
+	// MaxDepth itself is fine.
+	src := strings.Repeat("{{ if a }}", MaxDepth) + strings.Repeat("{{ end }}", MaxDepth)
+	if _, diags := Parse(src, nil); len(diags) != 0 {
+		t.Errorf("%d nested blocks: %v", MaxDepth, diags)
+	}
+}
+
+// TestParseLongLineLinear parses 10,000 blocks and 10,000 holes on one
+// line, as in minified HTML, which took seconds when finding the column of
+// each was a walk from the start of the line. The bound is loose so a busy
+// machine does not fail it; quadratic time would exceed it many times over.
+func TestParseLongLineLinear(t *testing.T) {
+	const n = 10000
+	for name, src := range map[string]string{
+		"blocks": strings.Repeat("<p>{{ if customer.vip }}VIP{{ else }}{{ customer.tier }}{{ end }}</p>", n),
+		"nested": strings.Repeat("{{ if a }}", MaxDepth) + strings.Repeat("{{ x }}", n) + strings.Repeat("{{ end }}", MaxDepth),
+		"holes":  strings.Repeat(`<td>{{ customer.first_name ?? "there" }}</td>`, n),
+	} {
+		start := time.Now()
+		_, diags := Parse(src, nil)
+		if elapsed := time.Since(start); elapsed > 2*time.Second {
+			t.Errorf("%s: parsing %d bytes on one line took %v", name, len(src), elapsed)
+		}
+		if diags.HasErrors() {
+			t.Errorf("%s: %v", name, diags)
+		}
+	}
+}
+
+// BenchmarkParseLongLine shows parse time linear in the length of a line:
+// compare the 1k and 10k results.
+func BenchmarkParseLongLine(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		src := strings.Repeat("{{ if customer.vip }}<b>{{ customer.first_name }}</b>{{ end }}", n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				Parse(src, nil)
+			}
+		})
+	}
 }
