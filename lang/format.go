@@ -2,7 +2,6 @@ package lang
 
 import (
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 
 	"github.com/heraldhq/herald/lang/diag"
@@ -20,14 +19,14 @@ func Format(src []byte) []byte {
 // mistake harder to find: the diagnostics (rule diag.Syntax) come back with
 // src unchanged.
 func FormatFile(filename string, src []byte) ([]byte, hcl.Diagnostics) {
-	if _, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos); diags.HasErrors() {
+	if _, diags := parseConfig(src, filename); diags.HasErrors() {
 		return src, diag.Tag(diags, diag.Syntax)
 	}
 	out := Format(src)
 	// hclwrite works on tokens and can, on odd input, join two of them
 	// into one that does not scan ("0.0. 0" becomes "0.0.0"). A formatter
 	// must never break a file, so such a file is left as it was.
-	if _, diags := hclsyntax.ParseConfig(out, filename, hcl.InitialPos); diags.HasErrors() {
+	if _, diags := parseConfig(out, filename); diags.HasErrors() {
 		return src, nil
 	}
 	return out, nil

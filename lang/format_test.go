@@ -2,6 +2,7 @@ package lang
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/lang/diag"
@@ -119,6 +120,12 @@ func FuzzFormat(f *testing.F) {
 	}
 	f.Add([]byte("a = { b = 1, c = [1,2,3] }\n"))
 	f.Add([]byte("x = \"${a}%{if b}c%{endif}\"\n"))
+	// Nesting that overflowed hcl's recursive parser, and some just past
+	// herald's limit.
+	f.Add([]byte("x = " + strings.Repeat("[", 70000) + strings.Repeat("]", 70000) + "\n"))
+	for _, open := range []string{"(", "{a=", `"${`, "%{ if true }", "!"} {
+		f.Add([]byte("x = " + strings.Repeat(open, MaxNesting+1) + "\n"))
+	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		once, diags := FormatFile("fuzz.hcl", src)
 		if diags.HasErrors() {

@@ -3,6 +3,7 @@ package lang_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -23,6 +24,13 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add(`segment "x" { from = source.c  where = "customer.a >" }`)
 	f.Add("template \"t\" {\n channel = \"email\"\n subject = \"{{ if x }}\"\n html = <<-EOT\n  {{ customer.x ?? 'y' }}\n  EOT\n}")
+	// Nesting that overflowed hcl's recursive parser (70,000 brackets was
+	// the reported crash), and others just past herald's limit.
+	f.Add("variable \"x\" {\n  default = " + strings.Repeat("[", 70000) + strings.Repeat("]", 70000) + "\n}\n")
+	for _, open := range []string{"(", "{a=", `"${`, "-", "true ? 1 : "} {
+		f.Add("variable \"x\" {\n  default = " + strings.Repeat(open, lang.MaxNesting+1) + "1\n}\n")
+	}
+	f.Add("template \"t\" {\n channel = \"email\"\n subject = \"{{ " + strings.Repeat("(", 300) + "x" + strings.Repeat(")", 300) + " }}\"\n}")
 	f.Fuzz(func(t *testing.T, src string) {
 		fsys := fstest.MapFS{
 			"main.hcl":         {Data: []byte(src)},

@@ -11,7 +11,6 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
@@ -128,7 +127,7 @@ func (l *loader) load() {
 			defer func() { <-sem; wg.Done() }()
 			r := &results[i]
 			if r.src, r.err = fs.ReadFile(l.fsys, name); r.err == nil {
-				r.file, r.diags = hclsyntax.ParseConfig(r.src, name, hcl.InitialPos)
+				r.file, r.diags = parseConfig(r.src, name)
 			}
 		}()
 	}

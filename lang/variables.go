@@ -8,7 +8,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -187,7 +186,7 @@ func (l *loader) assignVariableValues() {
 			if ty == cty.String || ty == cty.DynamicPseudoType {
 				return cty.StringVal(s), nil
 			}
-			expr, diags := hclsyntax.ParseExpression([]byte(s), label, hcl.InitialPos)
+			expr, diags := parseExpression([]byte(s), label)
 			if diags.HasErrors() {
 				return cty.NilVal, diags
 			}
@@ -210,7 +209,7 @@ func (l *loader) assignVariableValues() {
 			continue
 		}
 		l.cfg.sources[path] = src
-		f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+		f, diags := parseConfig(src, path)
 		l.diags = append(l.diags, diag.Tag(diags, diag.Syntax)...)
 		if diags.HasErrors() {
 			continue
