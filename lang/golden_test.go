@@ -2,14 +2,23 @@ package lang_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/rogpeppe/go-internal/txtar"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -61,9 +70,9 @@ func noEnv(string) (string, bool) { return "", false }
 
 // ruleFor returns the rule a broken example demonstrates: the longest rule
 // id that its directory name starts with.
-func ruleFor(name string) diag.Rule {
+func ruleFor(t *testing.T, name string) diag.Rule {
 	var best diag.Rule
-	for _, r := range allRules {
+	for _, r := range ruleConstants(t) {
 		if strings.HasPrefix(name, string(r)) && len(r) > len(best) {
 			best = r
 		}
@@ -71,14 +80,44 @@ func ruleFor(name string) diag.Rule {
 	return best
 }
 
-var allRules = append([]diag.Rule{
-	diag.Syntax, diag.Structure, diag.Duplicate, diag.UnknownReference, diag.WrongReference,
-	diag.ReferenceCycle, diag.TypeMismatch, diag.InvalidValue, diag.InvalidDuration,
-	diag.InvalidTimestamp, diag.InvalidTimezone, diag.InvalidWeight, diag.InvalidHoldout,
-	diag.InvalidQuietHours, diag.CELSyntax, diag.CELType, diag.NotBoolean, diag.TemplateSyntax,
-	diag.FileNotFound, diag.EnvUnset, diag.UnknownProvider, diag.ProviderKind, diag.VariableValue,
-	diag.InvalidWaiver, diag.UnusedWaiver, diag.NamePattern, diag.OwnerRequired, diag.SecretLiteral,
-}, diag.PolicyRules...)
+// ruleConstants returns every Rule constant that lang/diag declares, read
+// from its source, so that a rule added there is known here at once.
+func ruleConstants(t *testing.T) []diag.Rule {
+	t.Helper()
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, "diag", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []diag.Rule
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			for _, d := range f.Decls {
+				gd, ok := d.(*ast.GenDecl)
+				if !ok || gd.Tok != token.CONST {
+					continue
+				}
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Rule" {
+						continue
+					}
+					for _, v := range vs.Values {
+						if lit, ok := v.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							s, _ := strconv.Unquote(lit.Value)
+							out = append(out, diag.Rule(s))
+						}
+					}
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	if len(out) < 40 {
+		t.Fatalf("found only %d Rule constants in lang/diag: has the declaration changed shape?", len(out))
+	}
+	return out
+}
 
 var (
 	mistakeRe = regexp.MustCompile(`<-\s*mistake`)
@@ -152,7 +191,7 @@ func TestBrokenExamples(t *testing.T) {
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
-			want := ruleFor(name)
+			want := ruleFor(t, name)
 			if want == "" {
 				t.Fatalf("directory %s is not named after a rule", name)
 			}
@@ -194,6 +233,152 @@ func TestBrokenExamples(t *testing.T) {
 			golden(t, filepath.Join("testdata", "broken", name+".txt"), text.Bytes())
 			golden(t, filepath.Join("testdata", "broken", name+".json"), append(js, '\n'))
 		})
+	}
+}
+
+// ruleCases are the golden cases of lang/testdata/rules: rules that no
+// broken example shows, because they need options that validate never sets
+// (a value for every variable, -var values), or that are a second form of a
+// rule. Each is a project directory with the Options it is loaded with.
+var ruleCases = []struct {
+	name string
+	opts lang.Options
+}{
+	{"env-unset", lang.Options{NeedValues: true}},
+	{"variable-value", lang.Options{NeedValues: true, Vars: []string{"holdout=lots", "regoin=eu", "novalue"}}},
+	{"duplicate-waiver", lang.Options{}},
+	{"email-sender-settings", lang.Options{}},
+	{"email-unsubscribe-conditional", lang.Options{}},
+	{"sms-double-opt-in-legitimate-interest", lang.Options{}},
+	{"sms-opt-out-text-conditional", lang.Options{}},
+}
+
+// TestRuleGoldens: the cases of ruleCases give the diagnostics in their
+// golden text and JSON renderings.
+func TestRuleGoldens(t *testing.T) {
+	for _, c := range ruleCases {
+		t.Run(c.name, func(t *testing.T) {
+			opts := c.opts
+			opts.LookupEnv = noEnv
+			cfg, diags := lang.Load(filepath.Join("testdata", "rules", c.name), opts)
+			if len(diags) == 0 {
+				t.Fatal("no diagnostics")
+			}
+			var text bytes.Buffer
+			if err := diag.WriteText(&text, diags, cfg.FileText(), false); err != nil {
+				t.Fatal(err)
+			}
+			js, err := diag.MarshalJSON(diags, cfg.FileText())
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", "rules", c.name+".txt"), text.Bytes())
+			golden(t, filepath.Join("testdata", "rules", c.name+".json"), append(js, '\n'))
+		})
+	}
+}
+
+// scriptDir holds the CLI's testscript scripts, whose golden_*.txtar files
+// keep the goldens of the rules only plan and apply raise.
+const scriptDir = "../cmd/herald/internal/cli/testdata/script"
+
+// untagged are rules whose diagnostics do not yet carry their rule id in the
+// output, each with where that is. Their goldens must exist under their
+// names (want/RULE.txt and want/RULE.json in a script); once the output
+// carries the id, the test asks for the entry to be removed.
+var untagged = map[diag.Rule]string{
+	diag.StalePlan: "apply prints a stale plan as a message and a JSON event, not as a diagnostic (cmd/herald/internal/cli/apply.go)",
+}
+
+// TestRuleGoldenCoverage: every rule of lang/diag has a golden in text
+// (its "[rule]" tag) and in JSON (its "rule" field): from the broken
+// examples, from ruleCases, or from the golden_*.txtar scripts. And every
+// policy diagnostic in them names the law it comes from.
+func TestRuleGoldenCoverage(t *testing.T) {
+	texts, jsons := map[string]string{}, map[string]string{}
+	for _, dir := range []string{"testdata/broken", "testdata/rules"} {
+		for _, ext := range []string{".txt", ".json"} {
+			paths, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
+			for _, p := range paths {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ext == ".txt" {
+					texts[p] = string(b)
+				} else {
+					jsons[p] = string(b)
+				}
+			}
+		}
+	}
+	scripts, _ := filepath.Glob(filepath.Join(scriptDir, "golden_*.txtar"))
+	if len(scripts) == 0 {
+		t.Fatalf("no golden_*.txtar scripts in %s", scriptDir)
+	}
+	for _, p := range scripts {
+		a, err := txtar.ParseFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range a.Files {
+			name := filepath.Base(p) + ":" + f.Name
+			switch {
+			case strings.HasPrefix(f.Name, "want/") && strings.HasSuffix(f.Name, ".txt"):
+				texts[name] = string(f.Data)
+			case strings.HasPrefix(f.Name, "want/") && strings.HasSuffix(f.Name, ".json"):
+				jsons[name] = string(f.Data)
+			}
+		}
+	}
+	has := func(goldens map[string]string, needle string) bool {
+		for _, g := range goldens {
+			if strings.Contains(g, needle) {
+				return true
+			}
+		}
+		return false
+	}
+	hasFile := func(goldens map[string]string, suffix string) bool {
+		for name := range goldens {
+			if strings.HasSuffix(name, suffix) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range ruleConstants(t) {
+		tag, field := "["+string(r)+"]", fmt.Sprintf("\"rule\": %q", r)
+		if where, ok := untagged[r]; ok {
+			if has(texts, tag) || has(jsons, field) {
+				t.Errorf("%s now appears in a golden: remove it from untagged", r)
+			}
+			if !hasFile(texts, "want/"+string(r)+".txt") || !hasFile(jsons, "want/"+string(r)+".json") {
+				t.Errorf("%s has no want/%s.txt and want/%s.json in a golden_*.txtar script (%s)", r, r, r, where)
+			}
+			continue
+		}
+		if !has(texts, tag) {
+			t.Errorf("no text golden shows %s: add a broken example, a ruleCases entry, or a golden_*.txtar script", r)
+		}
+		if !has(jsons, field) {
+			t.Errorf("no JSON golden shows %s: add a broken example, a ruleCases entry, or a golden_*.txtar script", r)
+		}
+	}
+	for name, js := range jsons {
+		var out struct {
+			Diagnostics []struct {
+				Rule, Summary, Detail string
+			}
+		}
+		if json.Unmarshal([]byte(js), &out) != nil {
+			continue // an apply event, not diagnostics
+		}
+		for _, d := range out.Diagnostics {
+			if diag.IsPolicy(diag.Rule(d.Rule)) && !lawRe.MatchString(d.Summary+" "+d.Detail) {
+				t.Errorf("%s: %s %q does not name the law it comes from", name, d.Rule, d.Summary)
+			}
+		}
 	}
 }
 
