@@ -1,7 +1,9 @@
 package lang
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -58,13 +60,27 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("%q is not a duration: unknown unit %q", s, unit)
 		}
 		f, err := strconv.ParseFloat(num, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("%q: %w", s, errDurationTooLong)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration", s)
 		}
-		total += time.Duration(f * float64(mult))
+		// Converting a float64 beyond the range of int64 gives an
+		// unspecified value (on amd64 the most negative one), so check
+		// first, and check the sum too.
+		x := f * float64(mult)
+		if x >= float64(math.MaxInt64) || time.Duration(x) > math.MaxInt64-total {
+			return 0, fmt.Errorf("%q: %w", s, errDurationTooLong)
+		}
+		total += time.Duration(x)
 	}
 	return total, nil
 }
+
+// errDurationTooLong is the error of ParseDuration for a duration that
+// does not fit a time.Duration.
+var errDurationTooLong = errors.New("the duration is too long: the longest herald can use is 15250w (about 292 years)")
 
 // duration evaluates a duration attribute, which must be positive.
 func (l *loader) duration(a *hcl.Attribute) (time.Duration, bool) {
@@ -75,6 +91,13 @@ func (l *loader) duration(a *hcl.Attribute) (time.Duration, bool) {
 	d, err := ParseDuration(s)
 	if err == nil && d <= 0 {
 		err = fmt.Errorf("%q is not longer than zero", s)
+	}
+	if errors.Is(err, errDurationTooLong) {
+		rng := a.Expr.Range()
+		l.diags = append(l.diags, diag.Error(diag.InvalidDuration, &rng,
+			fmt.Sprintf("Duration for %s is too long", a.Name),
+			fmt.Sprintf("%v. Use a shorter duration, in days or weeks, such as \"90d\" or \"52w\".", err)))
+		return 0, false
 	}
 	if err != nil {
 		rng := a.Expr.Range()
