@@ -28,6 +28,16 @@ var (
 	utmSchema      = &hcl.BodySchema{Attributes: attrs("source", "medium", "campaign", "term", "content")}
 )
 
+// minWeight and maxWeight bound a variant's weight. Customers are split by
+// a hash with 53 bits of resolution, so weights a trillion times apart
+// would still split; anything beyond is a typo, and a weight near
+// float64's limits (1e-320, 1e308) breaks the split: the sum overflows or
+// the share rounds to nothing.
+const (
+	minWeight = 1e-6
+	maxWeight = 1e6
+)
+
 // Purposes and LegalBases are the values of purpose and legal_basis.
 var (
 	Purposes   = []string{"marketing", "transactional"}
@@ -130,11 +140,16 @@ func (l *loader) decodeCampaigns() {
 				v := &Variant{Name: name, Weight: 1}
 				if a := vc.Attributes["weight"]; a != nil {
 					if f, ok := l.float(a); ok {
-						if f <= 0 {
+						switch {
+						case f <= 0:
 							rng := a.Expr.Range()
 							l.diags = append(l.diags, diag.Error(diag.InvalidWeight, &rng, "Variant weight must be greater than zero",
 								fmt.Sprintf("Weights split the audience between variants in proportion; %g sends this variant to no one. Remove the variant instead, or give it a positive weight.", f)))
-						} else {
+						case f < minWeight || f > maxWeight:
+							rng := a.Expr.Range()
+							l.diags = append(l.diags, diag.Error(diag.InvalidWeight, &rng, "Variant weight out of range",
+								fmt.Sprintf("A weight must be from %g to %g; %g is outside that. Only the ratio of the weights matters: 1 and 3 split the audience 25/75, as do 0.25 and 0.75.", minWeight, maxWeight, f)))
+						default:
 							v.Weight = f
 						}
 					}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -170,12 +171,29 @@ func (l *loader) number(a *hcl.Attribute) (*big.Float, bool) {
 	return v.AsBigFloat(), true
 }
 
+// float evaluates a number attribute as a float64. HCL numbers are
+// arbitrary precision, so one too large for a float64 (1e400) or so small
+// that it rounds to zero (1e-400) is reported rather than read as
+// infinity or 0.
 func (l *loader) float(a *hcl.Attribute) (float64, bool) {
 	f, ok := l.number(a)
 	if !ok {
 		return 0, false
 	}
 	x, _ := f.Float64()
+	size := ""
+	switch {
+	case math.IsInf(x, 0):
+		size = "large"
+	case x == 0 && f.Sign() != 0:
+		size = "close to zero"
+	}
+	if size != "" {
+		rng := a.Expr.Range()
+		l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng, "Number out of range",
+			fmt.Sprintf("%s is %s, too %s for herald to use. Write an ordinary decimal number such as 0.25 or 50.", a.Name, f.Text('g', 10), size)))
+		return 0, false
+	}
 	return x, true
 }
 
@@ -190,7 +208,14 @@ func (l *loader) integer(a *hcl.Attribute) (int, bool) {
 			fmt.Sprintf("%s must be a whole number.", a.Name)))
 		return 0, false
 	}
-	i, _ := f.Int64()
+	// Int64 saturates: 1e30 would silently become 9223372036854775807.
+	i, acc := f.Int64()
+	if acc != big.Exact || int64(int(i)) != i {
+		rng := a.Expr.Range()
+		l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng, "Whole number out of range",
+			fmt.Sprintf("%s is %s, outside what herald can count. Use a whole number from %d to %d.", a.Name, f.Text('g', 20), math.MinInt, math.MaxInt)))
+		return 0, false
+	}
 	return int(i), true
 }
 
@@ -427,3 +452,4 @@ func (l *loader) fileFunc() function.Function {
 		},
 	})
 }
+
