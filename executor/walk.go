@@ -16,6 +16,7 @@ import (
 // levels orders the kinds of objects: each depends only on kinds of a lower
 // level. Creates and updates go up the levels, deletes come down them.
 var levels = map[string]int{
+	"herald":   0, // the sender and public URL every message is rendered with
 	"provider": 0,
 	"schema":   1,
 	"source":   2,

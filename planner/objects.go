@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -61,6 +62,9 @@ func desired(cfg *lang.Config) []object {
 		}
 		return attrs
 	}
+	if h := cfg.Herald; h.DeclRange.Filename != "" {
+		add("herald", "herald", heraldAttrs(&h))
+	}
 	for _, n := range lang.Sorted(cfg.Providers) {
 		p := cfg.Providers[n]
 		attrs := map[string]string{"type": strconv.Quote(p.Type)}
@@ -90,15 +94,22 @@ func desired(cfg *lang.Config) []object {
 				desc += " sensitive"
 			}
 			attrs["field."+f.Name] = desc
+			// A key of its own, so that a description added to a field
+			// does not read as a change of its type.
+			attrs["field."+f.Name+".description"] = quoteIf(f.Description)
 		}
 		add("schema."+n, "schema", attrs)
 	}
 	for _, n := range lang.Sorted(cfg.Sources) {
 		s := cfg.Sources[n]
-		attrs := map[string]string{
+		attrs := gov(&s.Block, map[string]string{
 			"table": quoteIf(s.Table), "query": quoteIf(s.Query), "key": quoteIf(s.Key),
 			"on_error": quoteIf(s.OnError), "cursor": quoteIf(s.Cursor),
-		}
+			// The event fields herald reads itself, when not the defaults:
+			// sources applied before they were diffed show no change.
+			"customer_field": quoteIfNot(s.Fields.Customer, "customer_id"), "time_field": quoteIfNot(s.Fields.Time, "at"),
+			"type_field": quoteIfNot(s.Fields.Type, "type"),
+		})
 		if s.From != nil {
 			attrs["from"] = "provider." + s.From.Address()
 		}
@@ -122,6 +133,9 @@ func desired(cfg *lang.Config) []object {
 				v += " quiet_hours=" + ch.QuietHours.Source
 			}
 			attrs["channel."+n] = v
+			for k, v := range gov(&ch.Block, map[string]string{}) {
+				attrs["channel."+n+"."+k] = v
+			}
 		}
 		add("consent", "consent", attrs)
 	}
@@ -173,6 +187,12 @@ func desired(cfg *lang.Config) []object {
 		}
 		if s := c.Schedule; s != nil {
 			attrs["schedule"] = scheduleString(s)
+			// Only when not the default: a campaign applied before
+			// max_late was diffed would otherwise show an update, which
+			// for a started campaign is an error.
+			if s.MaxLate != defaultMaxLate {
+				attrs["max_late"] = fmtDuration(s.MaxLate)
+			}
 		}
 		for _, v := range c.Variants {
 			tn := ""
@@ -222,6 +242,9 @@ func desired(cfg *lang.Config) []object {
 		if t.Reentry > 0 {
 			attrs["reentry"] = t.Reentry.String()
 		}
+		if t.Backfill > 0 {
+			attrs["backfill"] = fmtDuration(t.Backfill)
+		}
 		for i, st := range t.Steps {
 			v := "wait=" + st.Wait.String()
 			if st.If != nil {
@@ -238,6 +261,44 @@ func desired(cfg *lang.Config) []object {
 	return out
 }
 
+// defaultMaxLate is the max_late lang gives a schedule that does not set
+// it.
+const defaultMaxLate = 6 * time.Hour
+
+// heraldAttrs renders the herald block: what every message is rendered
+// with (the sender, the public URL of its links) and the project rules.
+// Where the state lives is left out: it is not something the state can
+// record a change of.
+func heraldAttrs(h *lang.Herald) map[string]string {
+	attrs := map[string]string{
+		"public_url":            quoteIf(h.PublicURL),
+		"sender.name":           quoteIf(h.Sender.Name),
+		"sender.email":          addressDigest(h.Sender.Email),
+		"sender.reply_to":       addressDigest(h.Sender.ReplyTo),
+		"sender.postal_address": quoteIf(h.Sender.PostalAddress),
+		"rules.name_pattern":    quoteIf(h.Rules.NamePattern),
+	}
+	if h.Rules.RequireOwner {
+		attrs["rules.require_owner"] = "true"
+	}
+	return attrs
+}
+
+// addressDigest renders an e-mail address without showing it, since plans
+// never show one: its domain, which a reviewer of deliverability cares
+// about, and a digest of the whole that changes when the address does.
+func addressDigest(s string) string {
+	if s == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(s))
+	domain := "?"
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		domain = s[at+1:]
+	}
+	return fmt.Sprintf("(an address at %s, sha256:%s)", domain, hex.EncodeToString(sum[:6]))
+}
+
 func scheduleString(s *lang.Schedule) string {
 	if s.Recipient {
 		return s.At.Format("2006-01-02 15:04") + " recipient-local"
@@ -250,6 +311,14 @@ func quoteIf(s string) string {
 		return ""
 	}
 	return strconv.Quote(s)
+}
+
+// quoteIfNot is quoteIf, and "" for the default value def.
+func quoteIfNot(s, def string) string {
+	if s == def {
+		return ""
+	}
+	return quoteIf(s)
 }
 
 func quoteList(xs []string) string {
