@@ -68,7 +68,7 @@ func TestTeardown(t *testing.T) {
 		if !strings.Contains(text.String(), "- audience.seed  (delete)   "+c.what) || !strings.Contains(text.String(), "· 2 members forgotten") {
 			t.Errorf("%q: text plan:\n%s", c.id, text.String())
 		}
-		if !strings.Contains(md.String(), "| `audience.seed` | - delete | "+c.markdown+" |") {
+		if !strings.Contains(md.String(), "| `audience.seed` | - delete |  |  | "+c.markdown+", 2 members forgotten |") {
 			t.Errorf("%q: markdown plan:\n%s", c.id, md.String())
 		}
 	}

@@ -58,8 +58,9 @@ type Change struct {
 	Attrs   []AttrChange `json:"attrs,omitempty"`
 	// After holds every attribute as it will be, for state.
 	After map[string]string `json:"after,omitempty"`
-	// Summary is a one-line description for the header line ("email via
-	// outbox.local · 2026-12-01 09:00 recipient-local").
+	// Summary is the one-line description on the change's header line in
+	// the text plan ("email via outbox.local · 2026-12-01 09:00
+	// recipient-local", "+1,204 −87 members"); empty when there is none.
 	Summary string `json:"summary,omitempty"`
 
 	Campaign *CampaignPlan `json:"campaign,omitempty"`
@@ -68,6 +69,10 @@ type Change struct {
 	Teardown *Teardown `json:"teardown,omitempty"`
 	// JourneysInFlight is the number of journeys a deleted trigger ends.
 	JourneysInFlight int `json:"journeys_in_flight,omitempty"`
+	// SendsLeft is the number of a deleted campaign's sends still in the
+	// ledger, deferred to their send time or pending from an interrupted
+	// apply: herald run skips them once the delete is applied.
+	SendsLeft int `json:"sends_left,omitempty"`
 }
 
 // Step is one step of an eligibility funnel: how many customers it removed
@@ -199,6 +204,8 @@ type Summary struct {
 	Delete          int   `json:"delete"`
 	Messages        int64 `json:"messages"`
 	AudienceChanges int64 `json:"audience_changes"`
+	// Unchanged counts the blocks that match the state (no-op).
+	Unchanged int `json:"unchanged"`
 }
 
 // HasChanges reports whether applying the plan would do anything.
@@ -241,7 +248,10 @@ func (p *Plan) summarize() {
 			s.Update++
 		case Delete:
 			s.Delete++
+		case NoOp:
+			s.Unchanged++
 		}
+		c.Summary = headerSummary(c)
 		if c.Campaign != nil {
 			s.Messages += c.Campaign.Messages()
 		}

@@ -47,6 +47,19 @@ func Started(status string) bool {
 	return false
 }
 
+// Unfinished reports whether a campaign in this status still has sends to
+// make: scheduled sends waiting in the ledger, sends an interrupted apply
+// left, or sends a pause holds. Such a campaign still renders messages
+// from its templates, and deleting it would drop its sends unannounced.
+// A campaign sent in full or cancelled has nothing left to send.
+func Unfinished(status string) bool {
+	switch status {
+	case "sending", "scheduled", "paused":
+		return true
+	}
+	return false
+}
+
 // Make compares cfg with the state and evaluates every campaign and
 // audience that would change. It never writes to the state.
 func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options) (*Plan, hcl.Diagnostics) {
@@ -81,6 +94,7 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 		byAddr[o.Address] = o
 	}
 	want := desired(cfg)
+	users := templateUsers(cfg, current)
 	seen := map[string]bool{}
 	for _, o := range want {
 		seen[o.Address] = true
@@ -98,7 +112,7 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 					fix := "Undo the change, and create a new campaign block for the new message"
 					switch old.Status {
 					case "scheduled":
-						why = "its recipients and messages are pinned in the ledger, waiting for their send time, as the plan that scheduled them was reviewed"
+						why = "its recipients are pinned in the ledger, waiting for their send time, as the plan that scheduled them was reviewed, and each message is rendered from this block when it goes out"
 						fix += "; to stop the pinned sends, run herald campaign pause or herald campaign cancel"
 					case "paused":
 						why = "its remaining sends are held in the ledger as they were reviewed, and herald campaign resume releases them unchanged"
@@ -109,6 +123,9 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 					diags = append(diags, diag.Error(diag.CampaignStarted, rng,
 						fmt.Sprintf("%s has started sending and cannot be changed", o.Address),
 						fmt.Sprintf("Its state is %q: %s. %s.", old.Status, why, fix)))
+				}
+				if o.Kind == "template" {
+					diags = append(diags, templateInUse(cfg, o.Address, users[o.Address])...)
 				}
 			} else {
 				c.Action = NoOp
@@ -141,6 +158,19 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 				return fail("Cannot read journeys from the state", err)
 			}
 		}
+		if o.Kind == "campaign" {
+			// The reviewer sees what the ledger still holds: herald run
+			// skips those sends as removed once the delete is applied.
+			if c.SendsLeft, err = sendsLeft(ctx, st, o.Address); err != nil {
+				return fail("Cannot read the send ledger", err)
+			}
+			if Unfinished(o.Status) {
+				name := strings.TrimPrefix(o.Address, "campaign.")
+				diags = append(diags, diag.Error(diag.CampaignStarted, nil,
+					fmt.Sprintf("%s has started sending and cannot be deleted", o.Address),
+					fmt.Sprintf("Its state is %q, with %d sends left in the ledger: deleting the block would drop them without anyone deciding to. Run herald campaign cancel %s first, which skips them for good; then the delete is allowed.", o.Status, c.SendsLeft, name)))
+			}
+		}
 		p.Changes = append(p.Changes, c)
 	}
 	if diags.HasErrors() {
@@ -152,6 +182,93 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 	}
 	p.summarize()
 	return p, diags
+}
+
+// templateUsers maps each template's address to the unfinished campaigns
+// that send it, as the state recorded them when they were applied and as
+// the configuration has them now.
+func templateUsers(cfg *lang.Config, current []state.Object) map[string][]string {
+	set := map[string]map[string]bool{}
+	use := func(tmpl, campaign string) {
+		if set[tmpl] == nil {
+			set[tmpl] = map[string]bool{}
+		}
+		set[tmpl][campaign] = true
+	}
+	unfinished := map[string]bool{}
+	for _, o := range current {
+		if o.Kind != "campaign" || !Unfinished(o.Status) {
+			continue
+		}
+		unfinished[o.Address] = true
+		for k, v := range o.Attrs {
+			if !strings.HasPrefix(k, "variant.") {
+				continue
+			}
+			for _, f := range strings.Fields(v) {
+				if strings.HasPrefix(f, "template.") {
+					use(f, o.Address)
+				}
+			}
+		}
+	}
+	for name, c := range cfg.Campaigns {
+		if !unfinished["campaign."+name] {
+			continue
+		}
+		for _, v := range c.Variants {
+			if v.Template != nil {
+				use("template."+v.Template.Name, "campaign."+name)
+			}
+		}
+	}
+	out := map[string][]string{}
+	for t, cs := range set {
+		out[t] = sortedKeys(cs)
+	}
+	return out
+}
+
+// templateInUse is the error for a change to a template that unfinished
+// campaigns send: herald renders each of their messages from the
+// template as it is when the message goes out, so the change would reach
+// recipients who were reviewed with the old text.
+func templateInUse(cfg *lang.Config, addr string, campaigns []string) hcl.Diagnostics {
+	if len(campaigns) == 0 {
+		return nil
+	}
+	var rng *hcl.Range
+	if t, ok := cfg.Templates[strings.TrimPrefix(addr, "template.")]; ok {
+		r := t.DeclRange
+		rng = &r
+	}
+	var names []string
+	for _, c := range campaigns {
+		names = append(names, strings.TrimPrefix(c, "campaign."))
+	}
+	who := campaigns[0] + ", which has"
+	if len(campaigns) > 1 {
+		who = strings.Join(campaigns, ", ") + ", which have"
+	}
+	return hcl.Diagnostics{diag.Error(diag.CampaignStarted, rng,
+		fmt.Sprintf("%s is sent by %s started sending, and cannot be changed", addr, who),
+		fmt.Sprintf("Each message of a started campaign is rendered from its template when it goes out, so the change would reach recipients who were reviewed with the old text. Undo the change, and create a new template block (and a new campaign that sends it) for the new message; or, to drop the remaining sends, run herald campaign cancel %s.",
+			strings.Join(names, ", herald campaign cancel ")))}
+}
+
+// sendsLeft counts a campaign's ledger rows that have not gone out and
+// still could: deferred to their send time, or left pending by an
+// interrupted apply.
+func sendsLeft(ctx context.Context, st state.Backend, campaign string) (int, error) {
+	n := 0
+	err := st.Sends(ctx, campaign, func(s state.Send) error {
+		switch s.Status {
+		case state.SendDeferred, state.SendPending, state.SendPlanned:
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // selected applies -target and -exclude to an address.

@@ -298,3 +298,155 @@ func TestDiff(t *testing.T) {
 func itoa(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
+
+// appliedState records in the state what an apply of the plan would have,
+// with campaign.promo in status and the ledger holding its deferred sends.
+func appliedState(t *testing.T, cfg *lang.Config, st state.Backend, status string, deferred int) {
+	t.Helper()
+	ctx := context.Background()
+	p, diags := planner.Make(ctx, cfg, st, planner.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var objs []state.Object
+	for _, c := range p.Changes {
+		o := state.Object{Address: c.Address, Kind: c.Kind, Attrs: c.After}
+		if c.Address == "campaign.promo" {
+			o.Status = status
+		}
+		objs = append(objs, o)
+	}
+	if _, err := st.WriteObjects(ctx, objs, nil); err != nil {
+		t.Fatal(err)
+	}
+	var sends []state.Send
+	for i := range deferred {
+		sends = append(sends, state.Send{Key: "k" + strconv.Itoa(i), Campaign: "campaign.promo", CustomerID: "c" + strconv.Itoa(i),
+			Channel: "email", Provider: "outbox.mail", Status: state.SendDeferred, DueAt: now.Add(time.Hour)})
+	}
+	sends = append(sends, state.Send{Key: "done", Campaign: "campaign.promo", CustomerID: "c9", Channel: "email", Provider: "outbox.mail", Status: state.SendSent})
+	if err := st.RecordSends(ctx, sends); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A template sent by a campaign that still has sends to make cannot
+// change: each message is rendered from it when it goes out.
+func TestTemplateOfStartedCampaign(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		err    bool
+	}{
+		{"scheduled", true},
+		{"sending", true},
+		{"paused", true},
+		{"sent", false},
+		{"cancelled", false},
+		{"none", false},
+	} {
+		t.Run(tc.status, func(t *testing.T) {
+			_, cfg, st := setup(t)
+			appliedState(t, cfg, st, tc.status, 3)
+			cfg.Templates["t"].Parts["subject"].Source = "Hi again"
+			p, diags := planner.Make(context.Background(), cfg, st, planner.Options{Now: now})
+			if got := diags.HasErrors(); got != tc.err {
+				t.Fatalf("error = %v, want %v: %v", got, tc.err, diags)
+			}
+			if !tc.err {
+				if c := change(t, p, "template.t"); c.Action != planner.Update {
+					t.Errorf("template.t: %s", c.Action)
+				}
+				return
+			}
+			d := diags[0]
+			for _, want := range []string{"template.t is sent by campaign.promo", "create a new template block", "herald campaign cancel promo"} {
+				if !strings.Contains(d.Summary+" "+d.Detail, want) {
+					t.Errorf("the error does not say %q: %s: %s", want, d.Summary, d.Detail)
+				}
+			}
+			if want := cfg.Templates["t"].DeclRange; d.Subject == nil || *d.Subject != want {
+				t.Errorf("the error is at %v, want template.t's block (%v)", d.Subject, want)
+			}
+		})
+	}
+}
+
+// Deleting a campaign that still has sends to make is an error until it
+// is cancelled; any deleted campaign says what the ledger still holds.
+func TestDeleteStartedCampaign(t *testing.T) {
+	for _, tc := range []struct {
+		status    string
+		deferred  int
+		err       bool
+		sendsLeft int
+	}{
+		{"scheduled", 173, true, 0},
+		{"sending", 2, true, 0},
+		{"paused", 5, true, 0},
+		{"cancelled", 0, false, 0},
+		// Rows an operator's cancel has not reached yet still count.
+		{"cancelled", 4, false, 4},
+		{"sent", 0, false, 0},
+	} {
+		t.Run(tc.status+"/"+strconv.Itoa(tc.deferred), func(t *testing.T) {
+			_, cfg, st := setup(t)
+			appliedState(t, cfg, st, tc.status, tc.deferred)
+			delete(cfg.Campaigns, "promo")
+			p, diags := planner.Make(context.Background(), cfg, st, planner.Options{Now: now})
+			if got := diags.HasErrors(); got != tc.err {
+				t.Fatalf("error = %v, want %v: %v", got, tc.err, diags)
+			}
+			if tc.err {
+				msg := diags.Error()
+				for _, want := range []string{"campaign.promo has started sending and cannot be deleted", "herald campaign cancel promo first", strconv.Itoa(tc.deferred) + " sends left"} {
+					if !strings.Contains(msg, want) {
+						t.Errorf("the error does not say %q: %s", want, msg)
+					}
+				}
+				return
+			}
+			c := change(t, p, "campaign.promo")
+			if c.Action != planner.Delete || c.SendsLeft != tc.sendsLeft {
+				t.Errorf("campaign.promo: %s with %d sends left, want delete with %d", c.Action, c.SendsLeft, tc.sendsLeft)
+			}
+			var text bytes.Buffer
+			planner.WriteText(&text, p, false)
+			want := "no sends left in the ledger"
+			if tc.sendsLeft > 0 {
+				want = strconv.Itoa(tc.sendsLeft) + " sends left in the ledger will be skipped"
+			}
+			if !strings.Contains(text.String(), "- campaign.promo  (delete)   "+want) || !strings.Contains(text.String(), `- channel         = "email"`) {
+				t.Errorf("text plan:\n%s", text.String())
+			}
+		})
+	}
+}
+
+// Changes to the herald block are in the diff: every message is rendered
+// with its sender and public URL. E-mail addresses are not shown.
+func TestHeraldBlockDiff(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t)
+	appliedState(t, cfg, st, "sent", 0)
+	cfg.Herald.Sender.Name = "Acme Corp"
+	cfg.Herald.Sender.Email = "hello@acme.example"
+	cfg.Herald.PublicURL = "https://go.acme.example"
+	p, diags := planner.Make(ctx, cfg, st, planner.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c := change(t, p, "herald")
+	got := map[string]planner.AttrChange{}
+	for _, a := range c.Attrs {
+		got[a.Name] = a
+	}
+	if c.Action != planner.Update || len(c.Attrs) != 3 ||
+		got["sender.name"].After != `"Acme Corp"` || got["public_url"].After != `"https://go.acme.example"` ||
+		!strings.HasPrefix(got["sender.email"].After, "(an address at acme.example, sha256:") {
+		t.Errorf("herald: %s %+v", c.Action, c.Attrs)
+	}
+	js, _ := planner.MarshalJSON(p, nil)
+	if strings.Contains(string(js), "@") {
+		t.Errorf("the JSON plan shows an e-mail address:\n%s", js)
+	}
+}
