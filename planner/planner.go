@@ -94,6 +94,9 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 		byAddr[o.Address] = o
 	}
 	want := desired(cfg)
+	if d := checkSelection(opts, want, current); d.HasErrors() {
+		return nil, d
+	}
 	users := templateUsers(cfg, current)
 	seen := map[string]bool{}
 	for _, o := range want {
@@ -182,6 +185,67 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 	}
 	p.summarize()
 	return p, diags
+}
+
+// knownKinds are the kinds of objects, for -target and -exclude.
+var knownKinds = []string{"herald", "provider", "schema", "source", "consent", "segment", "template", "campaign", "audience", "trigger"}
+
+// checkSelection reports a -target or -exclude that matches no block of
+// the configuration and no object of the state: a typo there would
+// otherwise plan everything, or nothing, without a word.
+func checkSelection(opts Options, want []object, current []state.Object) hcl.Diagnostics {
+	var addrs []string
+	for _, o := range want {
+		addrs = append(addrs, o.Address)
+	}
+	for _, o := range current {
+		if isBlockKind(o.Kind) {
+			addrs = append(addrs, o.Address)
+		}
+	}
+	var diags hcl.Diagnostics
+	check := func(flag, pattern string) {
+		for _, a := range addrs {
+			if a == pattern || strings.HasPrefix(a, pattern+".") {
+				return
+			}
+		}
+		detail := fmt.Sprintf("No block of the configuration and no object of the state has the address %s", pattern)
+		for _, k := range knownKinds {
+			if pattern == k {
+				detail = fmt.Sprintf("The configuration and the state hold no %s block", k)
+			}
+		}
+		cands := append(append([]string(nil), addrs...), knownKinds...)
+		switch sim := state.Similar(pattern, cands); len(sim) {
+		case 0:
+			detail += ". Give an address such as campaign.NAME, or a kind: " + strings.Join(knownKinds, ", ") + "."
+		case 1:
+			detail += ". Did you mean " + sim[0] + "?"
+		default:
+			detail += ". Did you mean one of " + strings.Join(sim, ", ") + "?"
+		}
+		diags = append(diags, diag.Error(diag.UnknownReference, nil,
+			fmt.Sprintf("-%s=%s matches nothing", flag, pattern), detail))
+	}
+	for _, t := range opts.Targets {
+		check("target", t)
+	}
+	for _, x := range opts.Excludes {
+		check("exclude", x)
+	}
+	return diags
+}
+
+// isBlockKind reports whether kind is that of a configuration block, and
+// not of the records apply keeps for itself in the state.
+func isBlockKind(kind string) bool {
+	for _, k := range knownKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // templateUsers maps each template's address to the unfinished campaigns

@@ -422,6 +422,42 @@ func TestDeleteStartedCampaign(t *testing.T) {
 	}
 }
 
+// A -target or -exclude that matches nothing is an error with a did you
+// mean, not a silent empty plan.
+func TestSelectionMatchesNothing(t *testing.T) {
+	_, cfg, st := setup(t)
+	if _, err := st.WriteObjects(context.Background(), []state.Object{{Address: "trigger.gone", Kind: "trigger"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		targets, excludes []string
+		want              string // "" for no error
+	}{
+		{[]string{"campaign.promo"}, nil, ""},
+		{[]string{"campaign"}, nil, ""},
+		{[]string{"provider.files"}, nil, ""},
+		{[]string{"consent"}, nil, ""},
+		{[]string{"herald"}, nil, ""},
+		{[]string{"trigger.gone"}, nil, ""}, // only in the state: it is being deleted
+		{nil, []string{"audience"}, ""},
+		{[]string{"campaign.nonexistent"}, nil, "-target=campaign.nonexistent matches nothing"},
+		{[]string{"campaign.prommo"}, nil, "Did you mean campaign.promo?"},
+		{[]string{"campaigns"}, nil, "Did you mean campaign?"},
+		{nil, []string{"segment.bigg"}, "-exclude=segment.bigg matches nothing"},
+		{nil, []string{"nothing_like_it"}, "Give an address such as campaign.NAME, or a kind"},
+		{[]string{"campaign.promo"}, []string{"trigger"}, ""},
+	} {
+		_, diags := planner.Make(context.Background(), cfg, st, planner.Options{Now: now, Targets: tc.targets, Excludes: tc.excludes})
+		got := ""
+		if diags.HasErrors() {
+			got = diags.Error()
+		}
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("-target %v -exclude %v: error %q, want %q", tc.targets, tc.excludes, got, tc.want)
+		}
+	}
+}
+
 // Changes to the herald block are in the diff: every message is rendered
 // with its sender and public URL. E-mail addresses are not shown.
 func TestHeraldBlockDiff(t *testing.T) {
