@@ -8,9 +8,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 
 	"cel.dev/cel-go/cel"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
@@ -157,6 +159,7 @@ func (l *loader) load() {
 	}
 
 	l.checkDuplicates()
+	l.checkNames()
 	l.declared = map[string]map[string]bool{}
 	for _, kind := range append(blockKinds, "provider") {
 		set := map[string]bool{}
@@ -234,6 +237,56 @@ func (l *loader) checkDuplicates() {
 			l.blocks[single] = bs[:1]
 		}
 	}
+}
+
+// checkNames reports block names that no reference could reach: a block
+// is referred to as kind.name (provider.type.name), so its labels must be
+// HCL identifiers, letters, digits, underscores and dashes not starting
+// with a digit or dash. "", "has space" and emoji would parse as labels and
+// then never be found.
+func (l *loader) checkNames() {
+	for _, kind := range append(blockKinds, "provider") {
+		for _, b := range l.blocks[kind] {
+			for i, name := range b.Labels {
+				if hclsyntax.ValidIdentifier(name) {
+					continue
+				}
+				rng := b.LabelRanges[i]
+				l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng,
+					fmt.Sprintf("Invalid %s name %q", kind, name),
+					fmt.Sprintf("The block is referred to as %s, so its name must start with a letter or underscore and hold only letters, digits, underscores and dashes. Rename it, for example to %q.", refForm(kind, b.Labels), suggestName(name))))
+			}
+		}
+	}
+}
+
+// refForm is how a block with these labels is referred to.
+func refForm(kind string, labels []string) string {
+	return kind + "." + strings.Join(labels, ".")
+}
+
+// suggestName makes an identifier of name: runs of other characters
+// become one underscore, and a leading digit gets an underscore before it.
+func suggestName(name string) string {
+	var b strings.Builder
+	under := false
+	for _, r := range name {
+		if r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+			under = false
+		} else if !under && b.Len() > 0 {
+			b.WriteByte('_')
+			under = true
+		}
+	}
+	s := strings.TrimRight(b.String(), "_")
+	if s == "" {
+		return "name"
+	}
+	if !hclsyntax.ValidIdentifier(s) {
+		s = "_" + s
+	}
+	return s
 }
 
 // names returns the declared names of a block kind.
