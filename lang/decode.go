@@ -440,6 +440,9 @@ func (l *loader) fileFunc() function.Function {
 			if b, ok := l.cfg.sources[rel]; ok {
 				return cty.StringVal(string(b)), nil
 			}
+			if err := l.insideRoot(rel); err != nil {
+				return cty.NilVal, err
+			}
 			b, err := fs.ReadFile(l.fsys, rel)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
@@ -453,3 +456,28 @@ func (l *loader) fileFunc() function.Function {
 	})
 }
 
+// insideRoot checks that the project file rel, with every symbolic link on
+// its way resolved, is inside the project directory, itself resolved: a
+// link in the project to /etc/passwd is outside it, as the documentation
+// of file() promises. Without a directory on disk (LoadFS) there is
+// nothing to resolve.
+func (l *loader) insideRoot(rel string) error {
+	if l.root == "" {
+		return nil
+	}
+	root, err := filepath.EvalSymlinks(l.root)
+	if err != nil {
+		return err
+	}
+	target, err := filepath.EvalSymlinks(filepath.Join(l.root, filepath.FromSlash(rel)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no file %q in the project directory", rel)
+	}
+	if err != nil {
+		return err
+	}
+	if r, err := filepath.Rel(root, target); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) || filepath.IsAbs(r) {
+		return fmt.Errorf("file %q is a link to %s, outside the project directory; copy the file into the project instead", rel, target)
+	}
+	return nil
+}

@@ -38,8 +38,11 @@ var rootSchema = &hcl.BodySchema{
 
 // loader carries the state of one Load.
 type loader struct {
-	fsys  fs.FS
-	dir   string
+	fsys fs.FS
+	dir  string
+	// root is the project directory on disk when fsys reads it (Load), so
+	// that file() can resolve symbolic links; "" for LoadFS.
+	root  string
 	opts  Options
 	cfg   *Config
 	diags hcl.Diagnostics
@@ -63,15 +66,22 @@ type loader struct {
 // and its Sources are always filled so the diagnostics can be rendered.
 // Ranges in diagnostics name files relative to dir.
 func Load(dir string, opts Options) (*Config, hcl.Diagnostics) {
-	return LoadFS(os.DirFS(dir), dir, opts)
+	return load(os.DirFS(dir), dir, dir, opts)
 }
 
 // LoadFS is Load over a file system: the project's files are at the root of
 // fsys, and dir is only used in messages and Config.Dir.
 func LoadFS(fsys fs.FS, dir string, opts Options) (*Config, hcl.Diagnostics) {
+	return load(fsys, dir, "", opts)
+}
+
+// load is Load and LoadFS; root is the project directory on disk when fsys
+// reads it, or "".
+func load(fsys fs.FS, dir, root string, opts Options) (*Config, hcl.Diagnostics) {
 	l := &loader{
 		fsys: fsys,
 		dir:  dir,
+		root: root,
 		opts: opts,
 		cfg: &Config{
 			Dir:       dir,
