@@ -192,11 +192,24 @@ func (l *loader) decodeProviders() {
 			}
 		}
 		for _, an := range []string{"rate_limit", "burst", "concurrency", "max_retries", "port"} {
-			if v, ok := p.Attributes[an]; ok && v.IsKnown() && !v.IsNull() {
-				if f := v.AsBigFloat(); f.Sign() < 0 || (an != "max_retries" && f.Sign() == 0) {
-					rng := p.AttrRanges[an]
+			if v, ok := p.Attributes[an]; ok && v.IsKnown() && !v.IsNull() && v.Type() == cty.Number {
+				rng := p.AttrRanges[an]
+				f := v.AsBigFloat()
+				switch x, _ := f.Float64(); {
+				case f.Sign() < 0 || (an != "max_retries" && f.Sign() == 0):
 					l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng, fmt.Sprintf("Invalid %s", an),
 						fmt.Sprintf("%s must be greater than zero.", an)))
+				case an == "port" && (!f.IsInt() || x > 65535):
+					l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng, "Invalid port",
+						fmt.Sprintf("A port is a whole number from 1 to 65535; %s is not. SMTP submission is 587, or 465 for implicit TLS.", f.Text('g', 10))))
+				case (an == "concurrency" || an == "max_retries") && (!f.IsInt() || x > maxCount):
+					l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng, fmt.Sprintf("Invalid %s", an),
+						fmt.Sprintf("%s is a whole number up to %d; %s is not.", an, maxCount, f.Text('g', 10))))
+				case x > maxCount:
+					// Rates and bursts are read as float64 and int; past
+					// this they would overflow, and mean "no limit" anyway.
+					l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng, fmt.Sprintf("Invalid %s", an),
+						fmt.Sprintf("%s is at most %d; %s is more. Leave it out for the provider's documented limit.", an, maxCount, f.Text('g', 10))))
 				}
 			}
 		}
@@ -204,6 +217,10 @@ func (l *loader) decodeProviders() {
 		l.cfg.Providers[p.Address()] = p
 	}
 }
+
+// maxCount bounds the counts and rates of a provider block: far above any
+// real limit, and small enough for every integer type that reads them.
+const maxCount = 1_000_000_000
 
 var schemaSchema = &hcl.BodySchema{
 	Attributes: attrs("description"),
