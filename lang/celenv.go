@@ -432,6 +432,11 @@ func celMessage(msg string, rule diag.Rule, scope Scope, p *schemaProvider, what
 	}
 	if rule == diag.CELSyntax {
 		msg = strings.TrimPrefix(msg, "Syntax error: ")
+		// cel-go's parser stops at 250 levels of nesting and at 100,000
+		// code points, so that it cannot run out of stack.
+		if strings.Contains(msg, "recursion limit exceeded") || strings.Contains(msg, "code point size exceeds limit") {
+			return "Expression too complex", fmt.Sprintf("The %s is not read: %s. Split it into simpler conditions, for example over several segments, or remove redundant parentheses.", what, msg)
+		}
 		if strings.Contains(msg, "'<EOF>'") {
 			return "Expression ends too early", fmt.Sprintf("The %s is not valid CEL: it ends where more was expected, such as the right-hand side of an operator or a closing bracket.", what)
 		}

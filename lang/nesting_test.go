@@ -172,6 +172,9 @@ func TestDeepCEL(t *testing.T) {
 			if len(diags) != 1 || diag.RuleOf(diags[0]) != diag.CELSyntax || diags[0].Subject == nil {
 				t.Fatalf("want one cel-syntax error with a range, got %v", diags)
 			}
+			if d := diags[0]; d.Summary != "Expression too complex" || !strings.Contains(d.Detail, "Split it") {
+				t.Errorf("got %q: %s", d.Summary, d.Detail)
+			}
 		})
 	}
 }
