@@ -148,7 +148,7 @@ func (l *loader) decodeCampaigns() {
 						case f < minWeight || f > maxWeight:
 							rng := a.Expr.Range()
 							l.diags = append(l.diags, diag.Error(diag.InvalidWeight, &rng, "Variant weight out of range",
-								fmt.Sprintf("A weight must be from %g to %g; %g is outside that. Only the ratio of the weights matters: 1 and 3 split the audience 25/75, as do 0.25 and 0.75.", minWeight, maxWeight, f)))
+								fmt.Sprintf("A weight must be from 0.000001 to 1000000; %g is outside that. Only the ratio of the weights matters: 1 and 3 split the audience 25/75, as do 0.25 and 0.75.", f)))
 						default:
 							v.Weight = f
 						}

@@ -264,15 +264,18 @@ func (l *loader) checkNames() {
 				rng := b.LabelRanges[i]
 				l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng,
 					fmt.Sprintf("Invalid %s name %q", kind, name),
-					fmt.Sprintf("The block is referred to as %s, so its name must start with a letter or underscore and hold only letters, digits, underscores and dashes. Rename it, for example to %q.", refForm(kind, b.Labels), suggestName(name))))
+					fmt.Sprintf("A %s is referred to as %s, so its name must start with a letter or underscore and hold only letters, digits, underscores and dashes. Rename it, for example to %q.", kind, refForm(kind), suggestName(name))))
 			}
 		}
 	}
 }
 
-// refForm is how a block with these labels is referred to.
-func refForm(kind string, labels []string) string {
-	return kind + "." + strings.Join(labels, ".")
+// refForm is how a block of kind is referred to.
+func refForm(kind string) string {
+	if kind == "provider" {
+		return "provider.TYPE.NAME"
+	}
+	return kind + ".NAME"
 }
 
 // suggestName makes an identifier of name: runs of other characters
