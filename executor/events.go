@@ -30,6 +30,9 @@ type Event struct {
 	// apply_done
 	Result *Result `json:"result,omitempty"`
 	Error  string  `json:"error,omitempty"`
+	// Rule is the diagnostic rule of Error when it is the user's to fix
+	// (stale-plan), so that CI can tell it from a provider failing.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Counts are the fates of a campaign's pinned recipients.

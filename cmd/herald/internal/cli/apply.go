@@ -147,14 +147,20 @@ Exit codes: 0 success; 1 error, a stale plan, or a provider paused.`,
 			}
 			switch {
 			case asJSON && (errors.As(err, &stale) || errors.As(err, &locked)):
-				a.jsonEvent(executor.Event{Type: "apply_done", Time: time.Now().UTC(), Result: res, Error: err.Error()})
+				ev := executor.Event{Type: "apply_done", Time: time.Now().UTC(), Result: res, Error: err.Error()}
+				if stale != nil {
+					ev.Rule = string(diag.StalePlan)
+				}
+				a.jsonEvent(ev)
 				return exitCode(1)
 			case errors.As(err, &stale):
-				fmt.Fprintln(a.stderr, "Error: the plan is stale: it was made against a state or files that have changed since, so it is not what was reviewed.")
+				var why strings.Builder
+				why.WriteString("It was made against a state or files that have changed since, so it is not what was reviewed:\n")
 				for _, r := range stale.Reasons {
-					fmt.Fprintf(a.stderr, "  - %s\n", r)
+					fmt.Fprintf(&why, "  - %s\n", r)
 				}
-				fmt.Fprintln(a.stderr, "Run herald plan again, review it, and apply the new plan.")
+				why.WriteString("Run herald plan again, review it, and apply the new plan.")
+				a.writeDiags(a.stderr, hcl.Diagnostics{diag.Error(diag.StalePlan, nil, "The plan is stale", why.String())}, nil)
 				return exitCode(1)
 			case errors.As(err, &locked):
 				fmt.Fprintf(a.stderr, "Error: %v\n", err)
