@@ -276,6 +276,9 @@ const (
 var (
 	reUndefinedField = regexp.MustCompile(`undefined field '([^']+)'`)
 	reUndeclaredRef  = regexp.MustCompile(`undeclared reference to '([^']+)'`)
+	// reMixedNumbers matches an operator applied to an int or uint and a
+	// double, which CEL does not convert between.
+	reMixedNumbers = regexp.MustCompile(`found no matching overload for '(_[^']*_)' applied to '\((?:double, u?int|u?int, double)\)'`)
 )
 
 // compileCEL parses and type-checks src in scope, mapping every error back
@@ -309,7 +312,7 @@ func (l *loader) compileCEL(scope Scope, src string, m rangeMapper, w want, what
 		if !out.IsExactType(types.BoolType) && !out.IsExactType(types.DynType) {
 			l.diags = append(l.diags, diag.Error(diag.NotBoolean, &whole,
 				fmt.Sprintf("Condition is %s, not bool", typeName(out)),
-				fmt.Sprintf("The %s must be true or false for each customer; this expression gives %s. Compare it with something, for example \"%s > 0\".", what, article(typeName(out)), strings.TrimSpace(src))))
+				fmt.Sprintf("The %s must be true or false for each customer; this expression gives %s. %s", what, article(typeName(out)), boolHint(checked, strings.TrimSpace(src), scope))))
 			return nil
 		}
 	case wantKey:
@@ -344,6 +347,49 @@ func (l *loader) compileCEL(scope Scope, src string, m rangeMapper, w want, what
 		}
 	})
 	return e
+}
+
+// boolHint suggests a condition that makes the non-boolean expression src,
+// of the type of a, a boolean, written so that it type-checks: CEL
+// compares a double only with a double, a string only with a string.
+func boolHint(a *cel.Ast, src string, scope Scope) string {
+	out := a.OutputType()
+	x := src
+	if root := a.NativeRep().Expr(); root.Kind() == celast.CallKind && strings.HasPrefix(root.AsCall().FunctionName(), "_") && root.AsCall().FunctionName() != "_[_]" {
+		// An operator: a ternary or ?: would bind looser than a comparison.
+		x = "(" + src + ")"
+	}
+	example := func(cond string) string {
+		return fmt.Sprintf("Compare it with something, for example %q.", cond)
+	}
+	switch out.Kind() {
+	case types.DoubleKind:
+		return example(x+" > 0.0") + " CEL compares a double only with a double: write 0.0, not 0."
+	case types.IntKind:
+		return example(x + " > 0")
+	case types.UintKind:
+		return example(x + " > 0u")
+	case types.StringKind:
+		return example(x + " == 'value'")
+	case types.BytesKind:
+		return example(x + ".size() > 0")
+	case types.ListKind, types.MapKind:
+		return example(x+".size() > 0") + " Or test for an element: \"'value' in " + x + "\"."
+	case types.TimestampKind:
+		if scope.Now {
+			return example(x + " < now")
+		}
+		return example(x + " < timestamp('2026-01-01T00:00:00Z')")
+	case types.DurationKind:
+		return example(x + " > duration('24h')")
+	case types.OpaqueKind:
+		if out.TypeName() == "optional_type" {
+			return example(x + ".hasValue()")
+		}
+	case types.StructKind:
+		return fmt.Sprintf("Test one of its fields instead, for example %q.", x+".FIELD == 'value'")
+	}
+	return "Compare it with a value of its type, for example \"customer.country == 'US'\"."
 }
 
 // walkSelects calls fn for every `variable.field` selection in the checked
@@ -444,6 +490,9 @@ func celMessage(msg string, rule diag.Rule, scope Scope, p *schemaProvider, what
 			msg = msg[:i]
 		}
 		return "Invalid expression syntax", fmt.Sprintf("The %s is not valid CEL: %s. See https://github.com/google/cel-spec/blob/master/doc/langdef.md for the syntax.", what, msg)
+	}
+	if mm := reMixedNumbers.FindStringSubmatch(msg); mm != nil {
+		return "Expression does not type-check", fmt.Sprintf("In the %s: %s. CEL does not mix int and double: write 0.0 to compare a double with a number (500.0, not 500), or convert one side with double(…) or int(…).", what, msg)
 	}
 	return "Expression does not type-check", fmt.Sprintf("In the %s: %s.", what, msg)
 }
