@@ -154,6 +154,37 @@ func (l *loader) decodeTemplates() {
 	}
 }
 
+// templateUser is a campaign that sends a template, and to whom: rows
+// typed by one schema.
+type templateUser struct {
+	schema *Schema
+	// sends says who sends the template to whom, for messages:
+	// "campaign.x sends template.t to segment.s, whose rows come from source.y".
+	sends string
+}
+
+// templateUsers lists, by template, the campaigns that send it: each to
+// its audience segment's rows, typed by that segment's source schema.
+// Triggers are not listed: their `customer` is always the customer schema's
+// profile, which every template is checked against anyway.
+func (l *loader) templateUsers() map[string][]templateUser {
+	users := map[string][]templateUser{}
+	for _, name := range Sorted(l.cfg.Campaigns) {
+		c := l.cfg.Campaigns[name]
+		seg := c.Audience
+		if seg == nil || seg.From == nil || seg.From.Schema == nil {
+			continue
+		}
+		for _, v := range c.Variants {
+			if v.Template != nil {
+				users[v.Template.Name] = append(users[v.Template.Name], templateUser{seg.From.Schema,
+					fmt.Sprintf("campaign.%s sends template.%s to segment.%s, whose rows come from source.%s (schema.%s)", name, v.Template.Name, seg.Name, seg.From.Name, seg.From.Schema.Name)})
+			}
+		}
+	}
+	return users
+}
+
 // checkTemplates type-checks every hole once all users of each template are
 // known: `event` is visible only when every user is a trigger, typed by
 // their event schema.
@@ -177,6 +208,7 @@ func (l *loader) checkTemplates() {
 			}
 		}
 	}
+	users := l.templateUsers()
 	for _, name := range Sorted(l.cfg.Templates) {
 		t := l.cfg.Templates[name]
 		scope := Scope{Customer: l.cfg.CustomerSchema, Now: true, Message: true}
@@ -186,20 +218,94 @@ func (l *loader) checkTemplates() {
 			}
 		}
 		l.cur = &t.Block
-		for _, pn := range Sorted(t.Parts) {
-			p := t.Parts[pn]
-			for _, ref := range p.Parsed.Exprs() {
-				w, what := wantAny, "template hole"
-				if ref.Condition {
-					w, what = wantBool, "template condition"
-				}
-				e := l.compileCEL(scope, ref.Expr.Source, shifted{p.srcmap, ref.Expr.Offset}, w, what)
-				if e == nil {
-					t.incomplete = true
-				}
+		// The holes are checked, and kept, against the customer schema,
+		// which `customer` has when a message is rendered; then against the
+		// schema of every other audience the template is sent to, whose
+		// rows are what the holes will read.
+		firstDiag, firstLint := len(l.diags), len(l.lints)
+		l.checkTemplate(t, scope, true)
+		seen := map[*Schema]bool{l.cfg.CustomerSchema: true}
+		for _, u := range users[name] {
+			if seen[u.schema] {
+				continue
+			}
+			seen[u.schema] = true
+			from := len(l.diags)
+			sc := scope
+			sc.Customer = u.schema
+			l.checkTemplate(t, sc, false)
+			l.diags = append(l.diags[:from], l.newTemplateDiags(l.diags[firstDiag:from], l.diags[from:], u.sends)...)
+		}
+		l.lints = append(l.lints[:firstLint], dedupeLints(l.lints[firstLint:])...)
+		l.cur = nil
+	}
+}
+
+// checkTemplate type-checks every hole and condition of t in scope; keep
+// stores the checked expressions.
+func (l *loader) checkTemplate(t *Template, scope Scope, keep bool) {
+	for _, pn := range Sorted(t.Parts) {
+		p := t.Parts[pn]
+		for _, ref := range p.Parsed.Exprs() {
+			w, what := wantAny, "template hole"
+			if ref.Condition {
+				w, what = wantBool, "template condition"
+			}
+			e := l.compileCEL(scope, ref.Expr.Source, shifted{p.srcmap, ref.Expr.Offset}, w, what)
+			if e == nil {
+				t.incomplete = true
+			}
+			if keep {
 				p.Exprs = append(p.Exprs, e)
 			}
 		}
-		l.cur = nil
 	}
+}
+
+// newTemplateDiags returns the diagnostics of added that are not already
+// in had (a syntax error is the same whatever the schema), each saying who
+// sends the template to whom.
+func (l *loader) newTemplateDiags(had, added hcl.Diagnostics, sends string) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range added {
+		dup := false
+		for _, h := range had {
+			if sameDiag(h, d) {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		d.Detail = sends + ". " + d.Detail
+		out = append(out, d)
+	}
+	return out
+}
+
+func sameDiag(a, b *hcl.Diagnostic) bool {
+	if a.Summary != b.Summary || (a.Subject == nil) != (b.Subject == nil) {
+		return false
+	}
+	return a.Subject == nil || a.Subject.Filename == b.Subject.Filename && a.Subject.Start.Byte == b.Subject.Start.Byte && a.Subject.End.Byte == b.Subject.End.Byte
+}
+
+// dedupeLints drops a lint raised twice at one place, as when a template is
+// checked against two schemas.
+func dedupeLints(lints []pendingLint) []pendingLint {
+	var out []pendingLint
+	for _, p := range lints {
+		dup := false
+		for _, q := range out {
+			if sameDiag(p.d, q.d) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, p)
+		}
+	}
+	return out
 }

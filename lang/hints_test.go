@@ -1,6 +1,9 @@
 package lang_test
 
 import (
+	"testing/fstest"
+
+	"github.com/heraldhq/herald/lang"
 	"regexp"
 	"strings"
 	"testing"
@@ -66,6 +69,84 @@ func TestMixedNumbersHint(t *testing.T) {
 			}
 			if !strings.Contains(diags[0].Detail, "write 0.0 to compare a double with a number") {
 				t.Errorf("detail %q has no hint", diags[0].Detail)
+			}
+		})
+	}
+}
+
+// leadProject adds to smallProject a lead schema with the fields given, its
+// source and a segment, and campaign lead_news sending template.welcome to
+// it.
+func leadProject(fields string) []string {
+	return []string{"segment \"valued\" {", `schema "lead" {
+  field "id" { type = string }
+  field "email" { pii = "email" }
+` + fields + `}
+source "leads" {
+  from   = provider.files.data
+  table  = "leads.csv"
+  schema = schema.lead
+  key    = "id"
+}
+segment "all_leads" {
+  from = source.leads
+}
+campaign "lead_news" {
+  audience    = segment.all_leads
+  channel     = "email"
+  via         = provider.outbox.local
+  purpose     = "marketing"
+  legal_basis = "consent"
+  template    = template.welcome
+}
+segment "valued" {`}
+}
+
+// TestTemplateAudienceSchema: a template's holes are checked against the
+// schema of every audience it is sent to, not only the customer schema.
+func TestTemplateAudienceSchema(t *testing.T) {
+	tests := []struct {
+		name       string
+		fields     string // more fields of schema.lead
+		subject    string
+		welcomeToo bool   // campaign welcome (customers) still sends template.welcome
+		wantDetail string // "" when it validates
+	}{
+		{"field only customers have", "", "Hi {{ customer.first_name }}", true,
+			`campaign.lead_news sends template.welcome to segment.all_leads, whose rows come from source.leads (schema.lead). schema.lead has no field "first_name". Declare the field in the schema, or correct the name.`},
+		{"did you mean", "  field \"firstname\" {}\n", "Hi {{ customer.first_name ?? 'there' }}", false,
+			`campaign.lead_news sends template.welcome to segment.all_leads, whose rows come from source.leads (schema.lead). schema.lead has no field "first_name". Did you mean "firstname"? Declare the field in the schema, or correct the name.`},
+		{"field both have", "", "Hi {{ customer.email }}", true, ""},
+		{"condition", "", "{{ if customer.ltv > 100.0 }}Hi{{ end }}", false,
+			`campaign.lead_news sends template.welcome to segment.all_leads, whose rows come from source.leads (schema.lead). schema.lead has no field "ltv". Declare the field in the schema, or correct the name.`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			edits := append(leadProject(tc.fields), `subject = "Thanks"`, `subject = "`+tc.subject+`"`)
+			if !tc.welcomeToo {
+				edits = append(edits, "campaign \"welcome\" {\n  audience    = segment.valued", "campaign \"welcome\" {\n  audience    = segment.valued\n  template = template.other")
+				edits = append(edits, "  variant \"a\" {\n    template = template.welcome\n  }\n", "")
+				edits = append(edits, "template \"welcome\" {", "template \"other\" {\n  channel = \"email\"\n  subject = \"x\"\n  html    = file(\"templates/welcome.html\")\n}\ntemplate \"welcome\" {")
+			}
+			fsys := smallFS(t, edits...)
+			fsys["data/leads.csv"] = &fstest.MapFile{Data: []byte("id,email\n")}
+			_, diags := lang.LoadFS(fsys, "p", lang.Options{LookupEnv: noEnv})
+			if tc.wantDetail == "" {
+				if len(diags) > 0 {
+					t.Fatalf("want no diagnostics, got %v", diags)
+				}
+				return
+			}
+			if len(diags) != 1 || diag.RuleOf(diags[0]) != diag.CELType {
+				t.Fatalf("want one %s, got %v", diag.CELType, diags)
+			}
+			d := diags[0]
+			if d.Detail != tc.wantDetail {
+				t.Errorf("detail\n%s\nwant\n%s", d.Detail, tc.wantDetail)
+			}
+			field := regexp.MustCompile(`no field "([^"]+)"`).FindStringSubmatch(tc.wantDetail)[1]
+			if src := fsys["main.hcl"].Data; d.Subject == nil || string(src[d.Subject.Start.Byte:d.Subject.End.Byte]) != field {
+				t.Errorf("reported at %v, not at the field %s", d.Subject, field)
 			}
 		})
 	}
