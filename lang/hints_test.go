@@ -151,3 +151,41 @@ func TestTemplateAudienceSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestParseQuietHours: "HH:MM-HH:MM", with spaces allowed around the
+// times; equal times, an empty string and anything else are errors.
+func TestParseQuietHours(t *testing.T) {
+	tests := []struct {
+		in         string
+		start, end string // "" when invalid
+	}{
+		{"21:00-08:00", "21h0m0s", "8h0m0s"},
+		{"21:00 - 08:00", "21h0m0s", "8h0m0s"},
+		{" 9:30-17:00 ", "9h30m0s", "17h0m0s"},
+		{"00:00-23:59", "0s", "23h59m0s"},
+		{"21:00-21:00", "", ""},
+		{"21:00 - 21:00", "", ""},
+		{"", "", ""},
+		{" ", "", ""},
+		{"-", "", ""},
+		{"21:00", "", ""},
+		{"21-08", "", ""},
+		{"24:00-08:00", "", ""},
+		{"21:60-08:00", "", ""},
+		{"+9:00-17:00", "", ""},
+		{"21:00--08:00", "", ""},
+		{"21:00-08:00-09:00", "", ""},
+		{"9 pm - 8 am", "", ""},
+	}
+	for _, tc := range tests {
+		q, err := lang.ParseQuietHours(tc.in)
+		switch {
+		case tc.start == "" && err == nil:
+			t.Errorf("ParseQuietHours(%q) = %v-%v, want an error", tc.in, q.Start, q.End)
+		case tc.start != "" && err != nil:
+			t.Errorf("ParseQuietHours(%q): %v", tc.in, err)
+		case tc.start != "" && (q.Start.String() != tc.start || q.End.String() != tc.end):
+			t.Errorf("ParseQuietHours(%q) = %v-%v, want %s-%s", tc.in, q.Start, q.End, tc.start, tc.end)
+		}
+	}
+}

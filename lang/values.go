@@ -154,7 +154,8 @@ var commonZones = []string{
 	"Asia/Kolkata", "Australia/Sydney", "Pacific/Auckland",
 }
 
-// ParseQuietHours reads "21:00-08:00".
+// ParseQuietHours reads "21:00-08:00"; spaces around the times, as in
+// "21:00 - 08:00", are allowed.
 func ParseQuietHours(s string) (*QuietHours, error) {
 	from, to, ok := strings.Cut(strings.TrimSpace(s), "-")
 	if !ok {
@@ -176,7 +177,7 @@ func ParseQuietHours(s string) (*QuietHours, error) {
 
 func parseClock(s string) (time.Duration, error) {
 	h, m, ok := strings.Cut(s, ":")
-	if !ok || len(h) == 0 || len(h) > 2 || len(m) != 2 {
+	if !ok || len(h) == 0 || len(h) > 2 || len(m) != 2 || !allDigits(h) || !allDigits(m) {
 		return 0, fmt.Errorf("%q is not a time of day (HH:MM)", s)
 	}
 	hh, err1 := strconv.Atoi(h)
@@ -185,6 +186,17 @@ func parseClock(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a time of day (HH:MM, 00:00 to 23:59)", s)
 	}
 	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute, nil
+}
+
+// allDigits reports whether s is ASCII digits only: strconv.Atoi would
+// also take a sign, as in "+8:00".
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Contains reports whether the time of day t (since midnight) is quiet.
