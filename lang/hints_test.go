@@ -1,6 +1,7 @@
 package lang_test
 
 import (
+	"slices"
 	"testing/fstest"
 
 	"github.com/heraldhq/herald/lang"
@@ -187,5 +188,37 @@ func TestParseQuietHours(t *testing.T) {
 		case tc.start != "" && (q.Start.String() != tc.start || q.End.String() != tc.end):
 			t.Errorf("ParseQuietHours(%q) = %v-%v, want %s-%s", tc.in, q.Start, q.End, tc.start, tc.end)
 		}
+	}
+}
+
+// TestUnknownBlockHidesNothing: an unknown top-level block is reported
+// with the project's other mistakes, not instead of them; a syntax error
+// still stops the check.
+func TestUnknownBlockHidesNothing(t *testing.T) {
+	mistakes := []string{"customer.ltv > 1.0", "customer.lvt > 1.0", "legal_basis = \"consent\"", "legal_basis = \"consnt\""}
+	tests := []struct {
+		name  string
+		extra string
+		want  []diag.Rule
+	}{
+		{"none", "", []diag.Rule{diag.CELType, diag.InvalidValue, diag.LegalBasisMissing}},
+		{"unknown block", "segmnt \"x\" {}\n", []diag.Rule{diag.Structure, diag.CELType, diag.InvalidValue, diag.LegalBasisMissing}},
+		{"two unknown blocks", "segmnt \"x\" {}\ncampagn \"y\" {\n  a = 1\n}\n", []diag.Rule{diag.Structure, diag.Structure, diag.CELType, diag.InvalidValue, diag.LegalBasisMissing}},
+		{"top-level attribute", "channel = \"email\"\n", []diag.Rule{diag.Structure, diag.CELType, diag.InvalidValue, diag.LegalBasisMissing}},
+		{"missing label", "segment {}\n", []diag.Rule{diag.Structure, diag.CELType, diag.InvalidValue, diag.LegalBasisMissing}},
+		{"syntax error", "segment \"x\" {\n", []diag.Rule{diag.Syntax}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			edits := append(append([]string{}, mistakes...), "herald {", tc.extra+"herald {")
+			_, diags, _ := loadSmall(t, edits...)
+			var got []diag.Rule
+			for _, d := range diags {
+				got = append(got, diag.RuleOf(d))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("rules %v, want %v: %v", got, tc.want, diags)
+			}
+		})
 	}
 }

@@ -144,16 +144,19 @@ func (l *loader) load() {
 		}()
 	}
 	wg.Wait()
+	unread := false
 	for i, name := range names {
 		r := results[i]
 		if r.err != nil {
 			l.diags = append(l.diags, diag.Error(diag.FileNotFound, nil, "Cannot read "+name, r.err.Error()))
+			unread = true
 			continue
 		}
 		l.cfg.sources[name] = r.src
 		l.cfg.Files = append(l.cfg.Files, name)
 		l.diags = append(l.diags, diag.Tag(syntaxHints(r.diags, r.src), diag.Syntax)...)
 		if r.diags.HasErrors() {
+			unread = true
 			continue
 		}
 		content, diags := r.file.Body.Content(rootSchema)
@@ -162,9 +165,11 @@ func (l *loader) load() {
 			l.blocks[b.Type] = append(l.blocks[b.Type], b)
 		}
 	}
-	if l.diags.HasErrors() {
+	if unread {
 		// A file that does not parse leaves the rest half-known: references
 		// into it would all be reported as unknown, burying the real error.
+		// An unknown top-level block (segmnt "x" {}) does not stop here:
+		// the blocks around it are decoded and checked.
 		return
 	}
 
