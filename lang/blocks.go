@@ -289,6 +289,12 @@ func (l *loader) fieldType(expr hcl.Expression) (*FieldType, bool) {
 				return &FieldType{Kind: kw}, true
 			}
 		}
+		if kw == "list" || kw == "map" {
+			rng := expr.Range()
+			l.diags = append(l.diags, diag.Error(diag.TypeMismatch, &rng, fmt.Sprintf("Field type %s without an element type", kw),
+				fmt.Sprintf("A %s says what its elements are: write %s(T), for example %s(string). T is one of %s.", kw, kw, kw, strings.Join(scalarTypes, ", "))))
+			return nil, false
+		}
 		return bad(kw)
 	}
 	if call, ok := expr.(*hclsyntax.FunctionCallExpr); ok {

@@ -464,7 +464,17 @@ func celMessage(msg string, rule diag.Rule, scope Scope, p *schemaProvider, what
 			candidates = RecipientFields
 			detail = fmt.Sprintf("recipient has the fields %s; not %q.", strings.Join(RecipientFields, ", "), mm[1])
 		}
-		detail += diag.DidYouMean(mm[1], candidates) + " Declare the field in the schema, or correct the name."
+		detail += diag.DidYouMean(mm[1], candidates)
+		switch operand {
+		case "sender":
+			// sender and recipient are herald's objects, not a schema's:
+			// no declaration adds a field to them.
+			detail += " Those are all of sender's fields; their values are set in herald { sender { … } }."
+		case "recipient":
+			detail += " Those are all of recipient's fields; for another field of the customer's profile, write customer.FIELD."
+		default:
+			detail += " Declare the field in the schema, or correct the name."
+		}
 		return fmt.Sprintf("Unknown field %q", mm[1]), strings.TrimSpace(detail)
 	}
 	if mm := reUndeclaredRef.FindStringSubmatch(msg); mm != nil {

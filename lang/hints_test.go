@@ -1,6 +1,7 @@
 package lang_test
 
 import (
+	"github.com/hashicorp/hcl/v2"
 	"slices"
 	"testing/fstest"
 
@@ -218,6 +219,50 @@ func TestUnknownBlockHidesNothing(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("rules %v, want %v: %v", got, tc.want, diags)
+			}
+		})
+	}
+}
+
+// TestFieldMessages: unknown field types and fields say what to write
+// instead, without advice that does not apply.
+func TestFieldMessages(t *testing.T) {
+	tests := []struct {
+		name, old, new string
+		rule           diag.Rule
+		summary        string
+		detail         string // the whole detail
+	}{
+		{"bare list", `field "ltv" { type = double }`, `field "ltv" { type = list }`, diag.TypeMismatch, "Field type list without an element type",
+			"A list says what its elements are: write list(T), for example list(string). T is one of string, int, double, bool, timestamp, duration."},
+		{"bare map", `field "ltv" { type = double }`, `field "ltv" { type = map }`, diag.TypeMismatch, "Field type map without an element type",
+			"A map says what its elements are: write map(T), for example map(string). T is one of string, int, double, bool, timestamp, duration."},
+		{"bare list element", `field "ltv" { type = double }`, `field "ltv" { type = list(list) }`, diag.TypeMismatch, "Field type list without an element type",
+			"A list says what its elements are: write list(T), for example list(string). T is one of string, int, double, bool, timestamp, duration."},
+		{"misspelt type", `field "ltv" { type = double }`, `field "ltv" { type = dobule }`, diag.TypeMismatch, "Unknown field type dobule",
+			`A field type is one of string, int, double, bool, timestamp, duration, or list(T) or map(T) of one of them. Did you mean "double"?`},
+		{"sender", `subject = "Thanks"`, `subject = "From {{ sender.nmae }}"`, diag.CELType, `Unknown field "nmae"`,
+			`sender has the fields name, email, postal_address, reply_to; not "nmae". Did you mean "name"? Those are all of sender's fields; their values are set in herald { sender { … } }.`},
+		{"recipient", `subject = "Thanks"`, `subject = "To {{ recipient.mail }}"`, diag.CELType, `Unknown field "mail"`,
+			`recipient has the fields id, email, phone, timezone; not "mail". Did you mean "email"? Those are all of recipient's fields; for another field of the customer's profile, write customer.FIELD.`},
+		{"customer", `subject = "Thanks"`, `subject = "To {{ customer.frist_name }}"`, diag.CELType, `Unknown field "frist_name"`,
+			`schema.customer has no field "frist_name". Did you mean "first_name"? Declare the field in the schema, or correct the name.`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags, _ := loadSmall(t, tc.old, tc.new)
+			var d *hcl.Diagnostic
+			for _, x := range diags {
+				if diag.RuleOf(x) == tc.rule {
+					d = x
+					break
+				}
+			}
+			if d == nil {
+				t.Fatalf("no %s: %v", tc.rule, diags)
+			}
+			if d.Summary != tc.summary || d.Detail != tc.detail {
+				t.Errorf("got\n%s\n%s\nwant\n%s\n%s", d.Summary, d.Detail, tc.summary, tc.detail)
 			}
 		})
 	}
