@@ -267,3 +267,22 @@ func TestFieldMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestWeightsFinite: weights whose sum overflows (two variants of 1e308)
+// are each an error at the weight, so the plan never splits by +Inf.
+func TestWeightsFinite(t *testing.T) {
+	for _, w := range []string{"1e308", "1e300", "1e7", "1e400"} {
+		t.Run(w, func(t *testing.T) {
+			_, diags, src := loadSmall(t, "  variant \"a\" {\n    template = template.welcome\n  }\n",
+				"  variant \"a\" {\n    template = template.welcome\n    weight   = "+w+"\n  }\n  variant \"b\" {\n    template = template.welcome\n    weight   = "+w+"\n  }\n")
+			if len(diags) != 2 {
+				t.Fatalf("want an error at each weight, got %v", diags)
+			}
+			for _, d := range diags {
+				if d.Severity != hcl.DiagError || d.Subject == nil || string(src[d.Subject.Start.Byte:d.Subject.End.Byte]) != w {
+					t.Errorf("not an error at the weight: %v", d)
+				}
+			}
+		})
+	}
+}
