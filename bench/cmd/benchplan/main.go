@@ -1,8 +1,12 @@
-// Command benchplan writes the plan benchmark's project and data to a
-// directory, so that the real herald binary can be timed on it:
+// Command benchplan writes the plan benchmark's project, data and seeded
+// state (a week of earlier sends in the ledger, for the frequency cap) to a
+// directory, so that the real herald binary can be timed on it by hand:
 //
 //	go run ./bench/cmd/benchplan -dir /tmp/plan1m -rows 1000000
-//	/usr/bin/time -v ./bin/herald -chdir /tmp/plan1m plan -now 2026-11-26T00:00:00Z
+//	go build -o /tmp/measure ./bench/cmd/measure
+//	/tmp/measure ./bin/herald -chdir /tmp/plan1m plan -now 2026-11-26T00:00:00Z >/dev/null
+//
+// BenchmarkPlanBinary (make bench) does the same, next to the bare scan.
 package main
 
 import (
