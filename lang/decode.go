@@ -55,39 +55,6 @@ func (l *loader) eval(expr hcl.Expression) (cty.Value, bool) {
 	return v, true
 }
 
-// functionDiag rewrites hcl's generic "Error in function call" for env()
-// and file() as a diagnostic that names what to do.
-func (l *loader) functionDiag(d *hcl.Diagnostic) *hcl.Diagnostic {
-	if extra, ok := hcl.DiagnosticExtra[hclsyntax.FunctionCallDiagExtra](d); ok {
-		err := extra.FunctionCallError()
-		if d.Expression != nil {
-			rng := d.Expression.Range()
-			d.Subject = &rng
-		}
-		switch extra.CalledFunctionName() {
-		case "env":
-			d.Summary = "Environment variable not set"
-			d.Detail = fmt.Sprintf("%v. This command needs the value: export it before running herald (it is never written to state or plans).", unwrapFuncErr(err))
-			return diag.WithRule(d, diag.EnvUnset)
-		case "file":
-			d.Summary = "Cannot read file"
-			d.Detail = fmt.Sprintf("%v. Paths given to file() are relative to the project directory.", unwrapFuncErr(err))
-			return diag.WithRule(d, diag.FileNotFound)
-		}
-	}
-	if strings.Contains(d.Summary, "Unknown variable") || strings.Contains(d.Summary, "Unsupported attribute") {
-		return diag.WithRule(d, diag.UnknownReference)
-	}
-	return diag.WithRule(d, diag.TypeMismatch)
-}
-
-func unwrapFuncErr(err error) error {
-	if pe, ok := err.(function.PanicError); ok {
-		return fmt.Errorf("%v", pe.Value)
-	}
-	return err
-}
-
 // checkRefs reports references in a value expression to anything but var.
 func (l *loader) checkRefs(expr hcl.Expression) bool {
 	ok := true
@@ -413,6 +380,9 @@ func (l *loader) envFunc() function.Function {
 		},
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
+			if name == "" {
+				return cty.UnknownVal(cty.String), argError{"the name of an environment variable cannot be empty"}
+			}
 			l.envSeen = append(l.envSeen, name)
 			if v, ok := l.opts.lookupEnv(name); ok {
 				return cty.StringVal(v), nil
