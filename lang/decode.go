@@ -383,7 +383,6 @@ func (l *loader) envFunc() function.Function {
 			if name == "" {
 				return cty.UnknownVal(cty.String), argError{"the name of an environment variable cannot be empty"}
 			}
-			l.envSeen = append(l.envSeen, name)
 			if v, ok := l.opts.lookupEnv(name); ok {
 				return cty.StringVal(v), nil
 			}

@@ -48,8 +48,6 @@ type loader struct {
 	diags hcl.Diagnostics
 	ctx   *hcl.EvalContext
 	cel   *celEnvs
-	// envSeen collects the env() names read while evaluating one block.
-	envSeen []string
 	// blocks holds the raw blocks by type, in file then source order.
 	blocks map[string][]*hcl.Block
 	// declared is the set of names of each kind, for reference lookups.
