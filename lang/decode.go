@@ -46,6 +46,7 @@ var waiveBlock = hcl.BlockHeaderSchema{Type: "waive", LabelNames: []string{"rule
 // eval evaluates expr, reporting errors with rules that say what went wrong.
 func (l *loader) eval(expr hcl.Expression) (cty.Value, bool) {
 	v, diags := expr.Value(l.ctx)
+	v = l.unmark(expr, v, diags.HasErrors())
 	for _, d := range diags {
 		l.diags = append(l.diags, l.functionDiag(d))
 	}
@@ -237,9 +238,13 @@ func (l *loader) oneOf(a *hcl.Attribute, v string, allowed ...string) bool {
 		}
 	}
 	rng := a.Expr.Range()
+	hint := diag.DidYouMean(v, allowed)
+	if l.isSensitive(a.Expr) {
+		hint = "" // how close a secret is to a word is a clue to it
+	}
 	l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng,
 		fmt.Sprintf("Invalid %s %q", a.Name, v),
-		fmt.Sprintf("%s must be one of %s.%s", a.Name, quoteList(allowed), diag.DidYouMean(v, allowed))))
+		fmt.Sprintf("%s must be one of %s.%s", a.Name, quoteList(allowed), hint)))
 	return false
 }
 
@@ -355,7 +360,7 @@ func (l *loader) text(a *hcl.Attribute) (string, *srcmap.Map, string, bool) {
 		return "", nil, "", false
 	}
 	if call, isCall := a.Expr.(*hclsyntax.FunctionCallExpr); isCall && call.Name == "file" && len(call.Args) == 1 {
-		if p, err := call.Args[0].Value(l.ctx); err == nil && p.Type() == cty.String && p.IsKnown() {
+		if p, err := call.Args[0].Value(l.ctx); err == nil && !p.IsMarked() && p.Type() == cty.String && p.IsKnown() {
 			name := filepath.ToSlash(filepath.Clean(p.AsString()))
 			return s, srcmap.Identity(name, s), name, true
 		}

@@ -57,6 +57,9 @@ type loader struct {
 	// cur is the block whose expressions are being checked, so a lint
 	// raised inside an expression can be waived on it.
 	cur *Block
+	// sensitive are the expressions whose value came from a sensitive
+	// variable: diagnostics about them do not quote it.
+	sensitive []sensitiveExpr
 }
 
 // Load reads every *.hcl file in dir and returns the checked Config. The
@@ -97,6 +100,7 @@ func load(fsys fs.FS, dir, root string, opts Options) (*Config, hcl.Diagnostics)
 		blocks: map[string][]*hcl.Block{},
 	}
 	l.load()
+	l.redactSensitive()
 	return l.cfg, l.diags
 }
 

@@ -64,8 +64,10 @@ func (l *loader) unset(expr hcl.Expression) Unset {
 				return nil
 			}
 			v, diags := call.Args[0].Value(l.ctx)
-			if diags.HasErrors() || !v.IsKnown() || v.IsNull() || v.Type() != cty.String {
-				return nil // an unknown name comes from a variable, found below
+			if diags.HasErrors() || v.IsMarked() || !v.IsKnown() || v.IsNull() || v.Type() != cty.String {
+				// An unknown name comes from a variable, found below; a
+				// sensitive one is not repeated in a message.
+				return nil
 			}
 			name := v.AsString()
 			if _, set := l.opts.lookupEnv(name); !set && name != "" && !seen["env."+name] {

@@ -259,6 +259,9 @@ func (l *loader) varObject() cty.Value {
 		if val == cty.NilVal {
 			val = cty.DynamicVal
 		}
+		if v.Sensitive {
+			val = val.Mark(sensitiveMark{})
+		}
 		vals[n] = val
 	}
 	return cty.ObjectVal(vals)
