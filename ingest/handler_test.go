@@ -53,7 +53,7 @@ func hookConfig() *lang.Config {
 				"auth_token":      cty.StringVal(twilioToken),
 				"status_callback": cty.StringVal("https://hooks.example.com/twilio"),
 			}},
-			"twilio.unset":  {Type: "twilio", Name: "unset", Attributes: map[string]cty.Value{"auth_token": cty.UnknownVal(cty.String)}, EnvVars: []string{"TWILIO_AUTH_TOKEN"}},
+			"twilio.unset":  {Type: "twilio", Name: "unset", Attributes: map[string]cty.Value{"auth_token": cty.UnknownVal(cty.String)}, Unset: map[string]lang.Unset{"auth_token": {Env: []string{"TWILIO_AUTH_TOKEN"}}}},
 			"mailchimp.tx":  {Type: "mailchimp", Name: "tx", Attributes: map[string]cty.Value{"webhook_key": cty.StringVal(mandrillKey)}},
 			"smtp.main":     {Type: "smtp", Name: "main"},
 			"mailchimp.smt": {Type: "smtp", Name: "smt"},

@@ -67,6 +67,9 @@ func (l *loader) decodeHerald() {
 				h.State = State{Backend: "postgres"}
 				if a := sc.Attributes["url"]; a != nil {
 					h.State.URL, _ = l.value(a, cty.String)
+					if !h.State.URL.IsWhollyKnown() {
+						h.State.URLUnset = l.unset(a.Expr)
+					}
 					l.secret(a, "state url")
 				}
 			default:
@@ -161,7 +164,6 @@ func (l *loader) decodeProviders() {
 		}
 		c := l.content(b.Body, schema)
 		p := &Provider{Type: typ, Name: name, Attributes: map[string]cty.Value{}, AttrRanges: map[string]hcl.Range{}, DeclRange: b.DefRange}
-		l.envSeen = nil
 		for _, an := range Sorted(c.Attributes) {
 			a := c.Attributes[an]
 			spec := pt.Attrs[an]
@@ -171,6 +173,14 @@ func (l *loader) decodeProviders() {
 				continue
 			}
 			p.Attributes[an] = v
+			if !v.IsWhollyKnown() {
+				if u := l.unset(a.Expr); !u.IsZero() {
+					if p.Unset == nil {
+						p.Unset = map[string]Unset{}
+					}
+					p.Unset[an] = u
+				}
+			}
 			if spec.Secret {
 				l.secret(a, p.Address()+"."+an)
 			}
@@ -213,7 +223,6 @@ func (l *loader) decodeProviders() {
 				}
 			}
 		}
-		p.EnvVars = l.envSeen
 		l.cfg.Providers[p.Address()] = p
 	}
 }

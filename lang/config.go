@@ -73,6 +73,9 @@ type State struct {
 	Backend string // "sqlite" or "postgres"
 	Path    string // sqlite: file path relative to the project directory
 	URL     cty.Value
+	// URLUnset names what the postgres url reads that has no value, when
+	// URL is not known.
+	URLUnset Unset
 }
 
 // Sender is who marketing messages come from.
@@ -113,8 +116,10 @@ type Provider struct {
 	// AttrRanges says where each attribute was set.
 	AttrRanges map[string]hcl.Range
 	DeclRange  hcl.Range
-	// EnvVars names the environment variables the block reads through env().
-	EnvVars []string
+	// Unset says, for each attribute whose value is not known, the
+	// environment variables and input variables it reads that have no
+	// value, so an error can name exactly those.
+	Unset map[string]Unset
 }
 
 // Address is the provider's reference form, "TYPE.NAME".

@@ -46,6 +46,7 @@ var waiveBlock = hcl.BlockHeaderSchema{Type: "waive", LabelNames: []string{"rule
 // eval evaluates expr, reporting errors with rules that say what went wrong.
 func (l *loader) eval(expr hcl.Expression) (cty.Value, bool) {
 	v, diags := expr.Value(l.ctx)
+	v = l.unmark(expr, v, diags.HasErrors())
 	for _, d := range diags {
 		l.diags = append(l.diags, l.functionDiag(d))
 	}
@@ -53,39 +54,6 @@ func (l *loader) eval(expr hcl.Expression) (cty.Value, bool) {
 		return cty.DynamicVal, false
 	}
 	return v, true
-}
-
-// functionDiag rewrites hcl's generic "Error in function call" for env()
-// and file() as a diagnostic that names what to do.
-func (l *loader) functionDiag(d *hcl.Diagnostic) *hcl.Diagnostic {
-	if extra, ok := hcl.DiagnosticExtra[hclsyntax.FunctionCallDiagExtra](d); ok {
-		err := extra.FunctionCallError()
-		if d.Expression != nil {
-			rng := d.Expression.Range()
-			d.Subject = &rng
-		}
-		switch extra.CalledFunctionName() {
-		case "env":
-			d.Summary = "Environment variable not set"
-			d.Detail = fmt.Sprintf("%v. This command needs the value: export it before running herald (it is never written to state or plans).", unwrapFuncErr(err))
-			return diag.WithRule(d, diag.EnvUnset)
-		case "file":
-			d.Summary = "Cannot read file"
-			d.Detail = fmt.Sprintf("%v. Paths given to file() are relative to the project directory.", unwrapFuncErr(err))
-			return diag.WithRule(d, diag.FileNotFound)
-		}
-	}
-	if strings.Contains(d.Summary, "Unknown variable") || strings.Contains(d.Summary, "Unsupported attribute") {
-		return diag.WithRule(d, diag.UnknownReference)
-	}
-	return diag.WithRule(d, diag.TypeMismatch)
-}
-
-func unwrapFuncErr(err error) error {
-	if pe, ok := err.(function.PanicError); ok {
-		return fmt.Errorf("%v", pe.Value)
-	}
-	return err
 }
 
 // checkRefs reports references in a value expression to anything but var.
@@ -270,9 +238,13 @@ func (l *loader) oneOf(a *hcl.Attribute, v string, allowed ...string) bool {
 		}
 	}
 	rng := a.Expr.Range()
+	hint := diag.DidYouMean(v, allowed)
+	if l.isSensitive(a.Expr) {
+		hint = "" // how close a secret is to a word is a clue to it
+	}
 	l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng,
 		fmt.Sprintf("Invalid %s %q", a.Name, v),
-		fmt.Sprintf("%s must be one of %s.%s", a.Name, quoteList(allowed), diag.DidYouMean(v, allowed))))
+		fmt.Sprintf("%s must be one of %s.%s", a.Name, quoteList(allowed), hint)))
 	return false
 }
 
@@ -388,7 +360,7 @@ func (l *loader) text(a *hcl.Attribute) (string, *srcmap.Map, string, bool) {
 		return "", nil, "", false
 	}
 	if call, isCall := a.Expr.(*hclsyntax.FunctionCallExpr); isCall && call.Name == "file" && len(call.Args) == 1 {
-		if p, err := call.Args[0].Value(l.ctx); err == nil && p.Type() == cty.String && p.IsKnown() {
+		if p, err := call.Args[0].Value(l.ctx); err == nil && !p.IsMarked() && p.Type() == cty.String && p.IsKnown() {
 			name := filepath.ToSlash(filepath.Clean(p.AsString()))
 			return s, srcmap.Identity(name, s), name, true
 		}
@@ -413,7 +385,9 @@ func (l *loader) envFunc() function.Function {
 		},
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
-			l.envSeen = append(l.envSeen, name)
+			if name == "" {
+				return cty.UnknownVal(cty.String), argError{"the name of an environment variable cannot be empty"}
+			}
 			if v, ok := l.opts.lookupEnv(name); ok {
 				return cty.StringVal(v), nil
 			}

@@ -245,6 +245,7 @@ var ruleCases = []struct {
 	opts lang.Options
 }{
 	{"env-unset", lang.Options{NeedValues: true}},
+	{"function-calls", lang.Options{NeedValues: true}},
 	{"variable-value", lang.Options{NeedValues: true, Vars: []string{"holdout=lots", "regoin=eu", "novalue"}}},
 	{"duplicate-waiver", lang.Options{}},
 	{"email-sender-settings", lang.Options{}},

@@ -48,8 +48,6 @@ type loader struct {
 	diags hcl.Diagnostics
 	ctx   *hcl.EvalContext
 	cel   *celEnvs
-	// envSeen collects the env() names read while evaluating one block.
-	envSeen []string
 	// blocks holds the raw blocks by type, in file then source order.
 	blocks map[string][]*hcl.Block
 	// declared is the set of names of each kind, for reference lookups.
@@ -59,6 +57,9 @@ type loader struct {
 	// cur is the block whose expressions are being checked, so a lint
 	// raised inside an expression can be waived on it.
 	cur *Block
+	// sensitive are the expressions whose value came from a sensitive
+	// variable: diagnostics about them do not quote it.
+	sensitive []sensitiveExpr
 }
 
 // Load reads every *.hcl file in dir and returns the checked Config. The
@@ -99,6 +100,7 @@ func load(fsys fs.FS, dir, root string, opts Options) (*Config, hcl.Diagnostics)
 		blocks: map[string][]*hcl.Block{},
 	}
 	l.load()
+	l.redactSensitive()
 	return l.cfg, l.diags
 }
 

@@ -105,8 +105,8 @@ func TestEnvUnset(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatalf("validate needs no credentials, got %v", diags)
 	}
-	if got := cfg.Providers["postgres.warehouse"].EnvVars; len(got) != 1 || got[0] != "WAREHOUSE_URL" {
-		t.Errorf("EnvVars = %v", got)
+	if got := cfg.Providers["postgres.warehouse"].Unset["url"].Env; len(got) != 1 || got[0] != "WAREHOUSE_URL" {
+		t.Errorf("Unset[url].Env = %v", got)
 	}
 	_, diags = lang.LoadFS(fsys, "test", lang.Options{LookupEnv: env(nil), NeedValues: true})
 	if !hasRule(diags, diag.EnvUnset) || !strings.Contains(diags.Error(), "WAREHOUSE_URL") {

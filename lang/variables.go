@@ -180,22 +180,40 @@ func (l *loader) assignVariableValues() {
 	}
 	// A raw string from the command line or environment is taken as is for
 	// string variables and parsed as an HCL expression for others, as
-	// terraform does.
-	raw := func(s, label string) func(cty.Type) (cty.Value, hcl.Diagnostics) {
+	// terraform does. One that is not an expression, or is a bare name
+	// (min_ltv=abc parses as a reference to abc), is the string it is,
+	// converted to the variable's type: "abc" is not a number, which says
+	// more than "Variables not allowed".
+	raw := func(name, s, label string) func(cty.Type) (cty.Value, hcl.Diagnostics) {
 		return func(ty cty.Type) (cty.Value, hcl.Diagnostics) {
 			if ty == cty.String || ty == cty.DynamicPseudoType {
 				return cty.StringVal(s), nil
 			}
 			expr, diags := parseExpression([]byte(s), label)
-			if diags.HasErrors() {
-				return cty.NilVal, diags
+			if expr == nil {
+				return cty.NilVal, diags // too deep to read at all
 			}
-			return expr.Value(nil)
+			if !diags.HasErrors() && len(expr.Variables()) == 0 {
+				if v, diags := expr.Value(nil); !diags.HasErrors() {
+					return v, nil
+				}
+			}
+			v, err := convert.Convert(cty.StringVal(s), ty)
+			if err != nil {
+				given := fmt.Sprintf("%q", s)
+				if decl := l.cfg.Variables[name]; decl != nil && decl.Sensitive {
+					given = sensitiveText
+				}
+				return cty.NilVal, hcl.Diagnostics{diag.Error(diag.VariableValue, nil,
+					fmt.Sprintf("Invalid value for var.%s", name),
+					fmt.Sprintf("%s: %s is not %s. var.%s is %s.", label, given, friendlyType(ty), name, typeexpr.TypeString(ty)))}
+			}
+			return v, nil
 		}
 	}
 	for _, name := range Sorted(l.cfg.Variables) {
 		if s, ok := l.opts.lookupEnv("HERALD_VAR_" + name); ok {
-			assign(name, nil, raw(s, "HERALD_VAR_"+name), "HERALD_VAR_"+name)
+			assign(name, nil, raw(name, s, "HERALD_VAR_"+name), "HERALD_VAR_"+name)
 		}
 	}
 	for _, path := range l.opts.VarFiles {
@@ -229,7 +247,7 @@ func (l *loader) assignVariableValues() {
 				fmt.Sprintf("%q is not NAME=VALUE. Write -var 'name=value'.", kv)))
 			continue
 		}
-		assign(name, nil, raw(val, "-var "+name), "-var")
+		assign(name, nil, raw(name, val, "-var "+name), "-var")
 	}
 }
 
@@ -240,6 +258,9 @@ func (l *loader) varObject() cty.Value {
 		val := v.Value
 		if val == cty.NilVal {
 			val = cty.DynamicVal
+		}
+		if v.Sensitive {
+			val = val.Mark(sensitiveMark{})
 		}
 		vals[n] = val
 	}

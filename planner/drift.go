@@ -118,8 +118,8 @@ func inspect(ctx context.Context, cfg *lang.Config, c driftCheck) *Drift {
 	for _, an := range lang.Sorted(p.Attributes) {
 		if !p.Attributes[an].IsWhollyKnown() {
 			d.NotChecked = fmt.Sprintf("provider.%s.%s has no value", p.Address(), an)
-			if len(p.EnvVars) > 0 {
-				d.NotChecked += " (set " + strings.Join(p.EnvVars, ", ") + ")"
+			if h := p.Unset[an].Hint(); h != "" {
+				d.NotChecked += " (" + h + ")"
 			}
 			return d
 		}

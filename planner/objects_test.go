@@ -24,7 +24,7 @@ var notDiffed = map[string]string{
 	"Config.Variables":      "a variable reaches the plan through the blocks that use its value; sensitive ones must not be shown",
 	"Config.CustomerSchema": "one of Schemas, diffed there",
 	"Herald.State":          "where the state lives: a plan is made against one state, which cannot record its own move",
-	"Provider.EnvVars":      "derived: an attribute read with env() is shown as (from the environment)",
+	"Provider.Unset":        "derived: an attribute read with env() is shown as (from the environment)",
 	"Block.Name":            "the same as the block's key in Config, which makes its address",
 	"ConsentChannel.Name":   "the same as its key in Consent.Channels, which is diffed",
 	"TemplatePart.Name":     "the same as its key in Template.Parts, which is diffed",
@@ -56,7 +56,7 @@ func fullConfig() *lang.Config {
 	}
 	expr := func(src string) *lang.Expr { return &lang.Expr{Source: src, Range: at} }
 	prov := &lang.Provider{Type: "outbox", Name: "mail", Attributes: map[string]cty.Value{"dir": cty.StringVal("out")},
-		AttrRanges: map[string]hcl.Range{"dir": at}, DeclRange: at, EnvVars: []string{"X"}}
+		AttrRanges: map[string]hcl.Range{"dir": at}, DeclRange: at, Unset: map[string]lang.Unset{"dir": {Env: []string{"X"}}}}
 	schema := &lang.Schema{Name: "customer", DeclRange: at, Fields: []*lang.Field{{Name: "email",
 		Type: &lang.FieldType{Kind: "string"}, PII: "email", Sensitive: true, Description: "d", DeclRange: at}}}
 	src := &lang.Source{Name: "customers", From: prov, Table: "t.csv", Query: "q", Schema: schema, Key: "id", OnError: "skip",

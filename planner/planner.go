@@ -460,9 +460,13 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 		for _, an := range lang.Sorted(src.From.Attributes) {
 			if v := src.From.Attributes[an]; !v.IsWhollyKnown() {
 				rng := src.From.AttrRanges[an]
+				hint := src.From.Unset[an].Hint()
+				if hint == "" {
+					hint = "give it a value"
+				}
 				diags = append(diags, diag.Error(diag.EnvUnset, &rng,
 					fmt.Sprintf("provider.%s.%s has no value", src.From.Address(), an),
-					fmt.Sprintf("Planning reads source.%s, which needs %s; it comes from the environment variable(s) %s, which are not set. Export them before running plan.", src.Name, an, strings.Join(src.From.EnvVars, ", "))))
+					fmt.Sprintf("Planning reads source.%s, which needs %s: %s before running plan.", src.Name, an, hint)))
 			}
 		}
 	}

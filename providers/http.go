@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
@@ -22,8 +21,8 @@ func StringAttr(p *lang.Provider, name string) (string, bool, error) {
 	}
 	if !v.IsWhollyKnown() {
 		hint := "it comes from a value that is not known"
-		if len(p.EnvVars) > 0 {
-			hint = "set the environment variable " + strings.Join(p.EnvVars, " or ")
+		if h := p.Unset[name].Hint(); h != "" {
+			hint = h
 		}
 		return "", false, fmt.Errorf("provider.%s: %s is not set: %s", p.Address(), name, hint)
 	}

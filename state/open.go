@@ -70,7 +70,11 @@ func postgresURL(s lang.State) (string, error) {
 	case v == cty.NilVal || v.IsNull():
 		return "", errors.New("the postgres state has no url")
 	case !v.IsKnown():
-		return "", errors.New("the postgres state url is not known: it reads an environment variable or a variable that is not set")
+		hint := s.URLUnset.Hint()
+		if hint == "" {
+			hint = "it reads an environment variable or a variable that is not set"
+		}
+		return "", errors.New("the postgres state url is not known: " + hint)
 	case !v.Type().Equals(cty.String):
 		return "", errors.New("the postgres state url must be a string")
 	}

@@ -321,7 +321,7 @@ func TestOpen(t *testing.T) {
 		{map[string]cty.Value{"customer_id": cty.StringVal("1"), "developer_token": cty.UnknownVal(cty.String), "access_token": cty.StringVal("t")}, "developer_token is not set: set the environment variable GOOGLE_ADS_DEVELOPER_TOKEN"},
 		{map[string]cty.Value{"customer_id": cty.StringVal("abc"), "developer_token": cty.StringVal("d"), "access_token": cty.StringVal("t")}, "customer_id must be"},
 	} {
-		_, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "google_ads", Name: "g", Attributes: c.attrs, EnvVars: []string{"GOOGLE_ADS_DEVELOPER_TOKEN"}}})
+		_, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "google_ads", Name: "g", Attributes: c.attrs, Unset: map[string]lang.Unset{"developer_token": {Env: []string{"GOOGLE_ADS_DEVELOPER_TOKEN"}}}}})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Open = %v, want %q", err, c.want)
 		}

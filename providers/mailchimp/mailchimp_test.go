@@ -35,7 +35,7 @@ func provider(endpoint string, attrs map[string]cty.Value) *lang.Provider {
 		}
 		a[k] = v
 	}
-	return &lang.Provider{Type: "mailchimp", Name: "tx", Attributes: a, EnvVars: []string{"MANDRILL_API_KEY"}}
+	return &lang.Provider{Type: "mailchimp", Name: "tx", Attributes: a, Unset: map[string]lang.Unset{"api_key": {Env: []string{"MANDRILL_API_KEY"}}}}
 }
 
 func open(t *testing.T, endpoint string, attrs map[string]cty.Value) *Channel {

@@ -290,7 +290,7 @@ func TestErrors(t *testing.T) {
 		{map[string]cty.Value{"api_key": cty.UnknownVal(cty.String), "list_id": cty.StringVal("L")}, "api_key is not set: set the environment variable MAILCHIMP_API_KEY"},
 		{map[string]cty.Value{"api_key": cty.StringVal("k-us6")}, "list_id"},
 	} {
-		_, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "mailchimp_audience", Name: "n", Attributes: c.attrs, EnvVars: []string{"MAILCHIMP_API_KEY"}}})
+		_, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "mailchimp_audience", Name: "n", Attributes: c.attrs, Unset: map[string]lang.Unset{"api_key": {Env: []string{"MAILCHIMP_API_KEY"}}}}})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Open = %v, want %q", err, c.want)
 		}

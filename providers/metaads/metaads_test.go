@@ -95,7 +95,7 @@ func open(t *testing.T, endpoint string, extra map[string]cty.Value) *Audience {
 	for k, v := range extra {
 		attrs[k] = v
 	}
-	a, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "meta_ads", Name: "main", Attributes: attrs, EnvVars: []string{"META_TOKEN"}}})
+	a, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "meta_ads", Name: "main", Attributes: attrs, Unset: map[string]lang.Unset{"access_token": {Env: []string{"META_TOKEN"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestOpenErrors(t *testing.T) {
 		{map[string]cty.Value{"ad_account_id": cty.StringVal("12/3"), "access_token": cty.StringVal("x")}, "ad_account_id"},
 		{map[string]cty.Value{"ad_account_id": cty.StringVal("123"), "access_token": cty.StringVal("x"), "endpoint": cty.StringVal("ftp://x")}, "endpoint is not an http"},
 	} {
-		_, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "meta_ads", Name: "m", Attributes: c.attrs, EnvVars: []string{"META_TOKEN"}}})
+		_, err := Open(context.Background(), providers.AudienceRequest{Provider: &lang.Provider{Type: "meta_ads", Name: "m", Attributes: c.attrs, Unset: map[string]lang.Unset{"access_token": {Env: []string{"META_TOKEN"}}}}})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Open(%v) = %v, want %q", c.attrs, err, c.want)
 		}

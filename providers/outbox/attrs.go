@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -17,8 +16,8 @@ func stringAttr(p *lang.Provider, name string) (string, error) {
 	}
 	if !v.IsWhollyKnown() {
 		hint := "it comes from a value that is not known"
-		if len(p.EnvVars) > 0 {
-			hint = "set the environment variable " + strings.Join(p.EnvVars, " or ")
+		if h := p.Unset[name].Hint(); h != "" {
+			hint = h
 		}
 		return "", fmt.Errorf("provider.%s: %s is not set: %s", p.Address(), name, hint)
 	}

@@ -69,8 +69,8 @@ func Open(ctx context.Context, req providers.SourceRequest) (*Source, error) {
 	url, err := stringAttr(prov, "url")
 	if err != nil || url == "" {
 		hint := "set url = \"postgres://…\""
-		if len(prov.EnvVars) > 0 {
-			hint = "set the environment variable " + strings.Join(prov.EnvVars, " or ")
+		if h := prov.Unset["url"].Hint(); h != "" {
+			hint = h
 		}
 		return nil, fmt.Errorf("%s: provider.%s has no url: %s", s.name, prov.Address(), hint)
 	}

@@ -250,7 +250,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("a bad url: %v", err)
 	}
 	req.Provider.Attributes["url"] = cty.UnknownVal(cty.String)
-	req.Provider.EnvVars = []string{"CRM_URL"}
+	req.Provider.Unset = map[string]lang.Unset{"url": {Env: []string{"CRM_URL"}}}
 	if _, err := providers.OpenSource(ctx, req); err == nil || !strings.Contains(err.Error(), "set the environment variable CRM_URL") {
 		t.Errorf("an unset url: %v", err)
 	}

@@ -3,7 +3,6 @@ package smtp
 import (
 	"fmt"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
@@ -23,8 +22,8 @@ func (a attrs) get(name string) (cty.Value, bool, error) {
 	}
 	if !v.IsWhollyKnown() {
 		hint := "it comes from a value that is not known"
-		if len(a.p.EnvVars) > 0 {
-			hint = "set the environment variable " + strings.Join(a.p.EnvVars, " or ")
+		if h := a.p.Unset[name].Hint(); h != "" {
+			hint = h
 		}
 		return cty.NilVal, false, fmt.Errorf("provider.%s: %s is not set: %s", a.p.Address(), name, hint)
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
@@ -268,7 +269,7 @@ func TestCredentialsFromEnv(t *testing.T) {
 		"username": cty.StringVal(testUser),
 		"password": cty.UnknownVal(cty.String),
 	})
-	p.EnvVars = []string{"SMTP_PASSWORD"}
+	p.Unset = map[string]lang.Unset{"password": {Env: []string{"SMTP_PASSWORD"}}}
 	_, err := Open(context.Background(), providers.ChannelRequest{Provider: p})
 	if err == nil || !strings.Contains(err.Error(), "password is not set: set the environment variable SMTP_PASSWORD") {
 		t.Fatalf("Open with an unset password: %v", err)
@@ -599,5 +600,38 @@ func TestProviderID(t *testing.T) {
 		if got := providerID(reply); got != want {
 			t.Errorf("providerID(%q) = %q, want %q", reply, got, want)
 		}
+	}
+}
+
+// TestUnsetCredentialFromConfig: the error for a credential that is not
+// set names the environment variable that attribute reads, and not one
+// that is set or that another attribute reads.
+func TestUnsetCredentialFromConfig(t *testing.T) {
+	const src = `provider "smtp" "main" {
+  host     = "smtp.example.com"
+  username = env("SMTP_USER")
+  password = env("SMTP_PASSWORD")
+}
+`
+	tests := []struct {
+		name      string
+		env       map[string]string
+		want, not string
+	}{
+		{"user set", map[string]string{"SMTP_USER": "bob"}, "password is not set: set the environment variable SMTP_PASSWORD", "SMTP_USER"},
+		{"password set", map[string]string{"SMTP_PASSWORD": "pw"}, "username is not set: set the environment variable SMTP_USER", "SMTP_PASSWORD"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lookup := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+			cfg, diags := lang.LoadFS(fstest.MapFS{"main.hcl": {Data: []byte(src)}}, "p", lang.Options{LookupEnv: lookup})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			_, err := Open(context.Background(), providers.ChannelRequest{Provider: cfg.Providers["smtp.main"]})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) {
+				t.Fatalf("Open: %v, want %q and no %s", err, tc.want, tc.not)
+			}
+		})
 	}
 }

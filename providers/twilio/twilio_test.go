@@ -43,7 +43,7 @@ func provider(endpoint string, attrs map[string]cty.Value) *lang.Provider {
 		}
 		a[k] = v
 	}
-	return &lang.Provider{Type: "twilio", Name: "main", Attributes: a, EnvVars: []string{"TWILIO_AUTH_TOKEN"}}
+	return &lang.Provider{Type: "twilio", Name: "main", Attributes: a, Unset: map[string]lang.Unset{"auth_token": {Env: []string{"TWILIO_AUTH_TOKEN"}}}}
 }
 
 func open(t *testing.T, endpoint string, attrs map[string]cty.Value) *Channel {

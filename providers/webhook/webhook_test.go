@@ -285,7 +285,7 @@ func TestBadMessage(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	unset := &lang.Provider{Type: "webhook", Name: "crm", EnvVars: []string{"CRM_HOOK_SECRET"}, Attributes: map[string]cty.Value{
+	unset := &lang.Provider{Type: "webhook", Name: "crm", Unset: map[string]lang.Unset{"secret": {Env: []string{"CRM_HOOK_SECRET"}}}, Attributes: map[string]cty.Value{
 		"url": cty.StringVal("https://hooks.example.com/x"), "secret": cty.UnknownVal(cty.String),
 	}}
 	if _, err := Open(context.Background(), providers.ChannelRequest{Provider: unset}); err == nil ||
