@@ -3,7 +3,6 @@ package planner
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"time"
 
@@ -162,15 +161,36 @@ func (s suppressionIndex) suppressed(id, channel string) bool {
 	return false
 }
 
+// FNV-1a, 64 bits.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// salt is the FNV-1a state after salt and a zero byte, so that a campaign's
+// salt is hashed once and not once per customer.
+func salt(s string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	h *= fnvPrime // ^= 0
+	return h
+}
+
 // unit returns a uniform number in [0, 1) from a hash of salt and id: the
 // same customer always lands in the same place for the same campaign, so
 // holdout and variants are stable when the audience grows or shrinks.
-func unit(salt, id string) float64 {
-	h := fnv.New64a()
-	h.Write([]byte(salt))
-	h.Write([]byte{0})
-	h.Write([]byte(id))
-	x := h.Sum64()
+func unit(s, id string) float64 { return unitFrom(salt(s), id) }
+
+// unitFrom is unit with the salt already hashed by salt.
+func unitFrom(h uint64, id string) float64 {
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= fnvPrime
+	}
+	x := h
 	// fnv's low bits mix poorly for short inputs: finish with a splitmix
 	// round before taking the top 53 bits.
 	x ^= x >> 30
@@ -188,18 +208,23 @@ func InHoldout(campaign, id string, holdout float64) bool {
 
 // PickVariant assigns a customer to a variant by weight.
 func PickVariant(campaign, id string, variants []*lang.Variant) string {
+	return variants[pickVariant(salt("variant:"+campaign), id, variants)].Name
+}
+
+// pickVariant is PickVariant with the salt hashed, returning the index.
+func pickVariant(h uint64, id string, variants []*lang.Variant) int {
 	var total float64
 	for _, v := range variants {
 		total += v.Weight
 	}
-	x := unit("variant:"+campaign, id) * total
-	for _, v := range variants {
+	x := unitFrom(h, id) * total
+	for i, v := range variants {
 		if x < v.Weight {
-			return v.Name
+			return i
 		}
 		x -= v.Weight
 	}
-	return variants[len(variants)-1].Name
+	return len(variants) - 1
 }
 
 // SendTime is when a message to a recipient in loc is due: the schedule's
