@@ -1,10 +1,11 @@
 package planner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,10 @@ type consumer struct {
 	inSeg      int64
 	excluded   int64
 	candidates []candidate
+	// to holds the candidates' addresses, only with Options.ShowPII:
+	// candidate.to indexes toEnds.
+	to     []byte
+	toEnds []uint32
 
 	// Filled by finish.
 	steps   []int64 // removed at each funnel step
@@ -55,12 +60,13 @@ type consumer struct {
 }
 
 // candidate is a customer who passed a consumer's segment and exclusions:
-// all the funnel needs of them after the scan.
+// all the funnel needs of them after the scan, in 12 bytes, since the plan
+// holds one per customer in the segment.
 type candidate struct {
-	id  string
-	loc *time.Location
-	// to is the address or number, kept only with Options.ShowPII.
-	to string
+	id   uint32 // index in evaluator.ids
+	zone uint32 // index in evaluator.zones
+	// to indexes the consumer's toEnds, only with Options.ShowPII.
+	to uint32
 }
 
 // sampleSize is how many recipients -show-pii lists per campaign.
@@ -87,6 +93,27 @@ type evaluator struct {
 	rows        atomic.Int64
 	// skipped describes the bad rows sources skipped, for the plan.
 	skipped []string
+
+	// ids interns the id of every candidate of every source; zones are
+	// their time zones, zones[0] UTC, zoneIdx their indexes.
+	ids     *idSet
+	zones   []*time.Location
+	zoneIdx map[*time.Location]uint32
+}
+
+func newEvaluator() *evaluator {
+	return &evaluator{ids: newIDSet(), zones: []*time.Location{time.UTC}, zoneIdx: map[*time.Location]uint32{time.UTC: 0}}
+}
+
+// zone is the index of loc in e.zones.
+func (e *evaluator) zone(loc *time.Location) uint32 {
+	z, ok := e.zoneIdx[loc]
+	if !ok {
+		z = uint32(len(e.zones))
+		e.zones = append(e.zones, loc)
+		e.zoneIdx[loc] = z
+	}
+	return z
 }
 
 // segmentSet is the segments one source must evaluate, each compiled once.
@@ -119,13 +146,24 @@ func (e *evaluator) compile(layout *providers.Layout, segs []*lang.Segment) (*se
 // hot loop shares nothing.
 type workerState struct {
 	member []bool
-	locs   map[string]*time.Location
-	cons   []workerTally
+	locs   map[string]uint32 // time zone name → index in zones
+	zones  []*time.Location
+	// The rows kept, those that are a candidate of some consumer: row k's
+	// id is ids[ends[k-1]:ends[k]] and its zone zone[k].
+	ids  []byte
+	ends []uint32
+	zone []uint32
+	// marks[b] is len(ends) after batch b, to merge the workers' rows in
+	// source order.
+	marks []int
+	cons  []workerTally
 }
 
 type workerTally struct {
 	inSeg, excluded int64
-	candidates      []candidate
+	rows            []uint32 // kept rows that are this consumer's candidates
+	to              []byte   // their addresses, with Options.ShowPII
+	toEnds          []uint32
 }
 
 // scan reads src once and, for every consumer, counts who is in its
@@ -176,7 +214,7 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 	}
 	states := make([]*workerState, workers)
 	for i := range states {
-		states[i] = &workerState{member: make([]bool, len(set.preds)), locs: map[string]*time.Location{}, cons: make([]workerTally, len(cons))}
+		states[i] = &workerState{member: make([]bool, len(set.preds)), locs: map[string]uint32{}, zones: []*time.Location{time.UTC}, cons: make([]workerTally, len(cons))}
 	}
 	keyIdx := layout.Index(src.Key)
 	if keyIdx < 0 {
@@ -207,6 +245,9 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 			}(states[w], batch[lo:hi])
 		}
 		wg.Wait()
+		for _, ws := range states {
+			ws.marks = append(ws.marks, len(ws.ends))
+		}
 		n := e.rows.Add(int64(len(batch)))
 		if e.progress != nil {
 			e.progress(n)
@@ -219,18 +260,84 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 	if stats.Skipped > 0 {
 		e.skipped = append(e.skipped, fmt.Sprintf("source.%s: skipped %d bad rows (on_error = \"skip\"); the first: %s", src.Name, stats.Skipped, stats.FirstSkipped))
 	}
+	e.merge(states, cons)
+	return nil
+}
+
+// merge interns the ids the workers kept, in source order, and gives each
+// consumer its candidates. They are sorted by id once every source is read
+// (sortCandidates).
+func (e *evaluator) merge(states []*workerState, cons []*consumer) {
+	global := make([][]uint32, len(states)) // per worker: kept row → id index
+	zones := make([][]uint32, len(states))  // per worker: zone → e.zones index
+	for w, ws := range states {
+		global[w] = make([]uint32, len(ws.ends))
+		for _, l := range ws.zones {
+			zones[w] = append(zones[w], e.zone(l))
+		}
+	}
+	for b := range states[0].marks {
+		for w, ws := range states {
+			lo := 0
+			if b > 0 {
+				lo = ws.marks[b-1]
+			}
+			for k := lo; k < ws.marks[b]; k++ {
+				start := uint32(0)
+				if k > 0 {
+					start = ws.ends[k-1]
+				}
+				global[w][k] = e.ids.add(ws.ids[start:ws.ends[k]])
+			}
+		}
+	}
 	for j, c := range cons {
+		n := len(c.candidates)
 		for _, ws := range states {
+			n += len(ws.cons[j].rows)
+		}
+		c.candidates = slices.Grow(c.candidates, n-len(c.candidates))
+		for w, ws := range states {
 			t := &ws.cons[j]
 			c.inSeg += t.inSeg
 			c.excluded += t.excluded
-			c.candidates = append(c.candidates, t.candidates...)
+			for m, k := range t.rows {
+				cand := candidate{id: global[w][k], zone: zones[w][ws.zone[k]]}
+				if e.showPII {
+					lo := uint32(0)
+					if m > 0 {
+						lo = t.toEnds[m-1]
+					}
+					c.to = append(c.to, t.to[lo:t.toEnds[m]]...)
+					cand.to = uint32(len(c.toEnds))
+					c.toEnds = append(c.toEnds, uint32(len(c.to)))
+				}
+				c.candidates = append(c.candidates, cand)
+			}
+			*t = workerTally{}
 		}
-		// Workers took batches in turn: sort for a plan that does not
-		// depend on scheduling.
-		sort.Slice(c.candidates, func(a, b int) bool { return c.candidates[a].id < c.candidates[b].id })
 	}
-	return nil
+}
+
+// sortCandidates freezes e.ids, renumbering the ids in id order, and sorts
+// every consumer's candidates by id, for a plan that does not depend on
+// how the workers took the rows.
+func (e *evaluator) sortCandidates(cons []*consumer) {
+	rank := e.ids.freeze()
+	for _, c := range cons {
+		for i := range c.candidates {
+			c.candidates[i].id = rank[c.candidates[i].id]
+		}
+		slices.SortFunc(c.candidates, func(a, b candidate) int {
+			if a.id != b.id {
+				return cmp.Compare(a.id, b.id)
+			}
+			if a.zone != b.zone {
+				return cmp.Compare(a.zone, b.zone)
+			}
+			return cmp.Compare(a.to, b.to)
+		})
+	}
 }
 
 // one evaluates every segment on one customer.
@@ -242,7 +349,7 @@ func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *p
 	if id == "" {
 		return
 	}
-	var cand *candidate
+	kept := -1 // the row's index in ws.ends, once kept
 	for j, c := range cons {
 		if !ws.member[set.index[c.segment.Name]] {
 			continue
@@ -260,53 +367,74 @@ func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *p
 			t.excluded++
 			continue
 		}
-		if cand == nil {
+		if kept < 0 {
 			// The source's strings share memory with their row; a kept id
-			// is cloned once so it does not pin the row.
-			cand = &candidate{id: strings.Clone(id), loc: time.UTC}
+			// is copied, once, so it does not pin the row.
+			var zone uint32
 			if tzIdx >= 0 {
 				if tz, _ := r.Values[tzIdx].(string); tz != "" {
-					cand.loc = ws.location(tz)
+					zone = ws.location(tz)
 				}
 			}
+			ws.ids = append(ws.ids, id...)
+			kept = len(ws.ends)
+			ws.ends = append(ws.ends, uint32(len(ws.ids)))
+			ws.zone = append(ws.zone, zone)
 		}
-		cc := *cand
-		if e.showPII && c.toField != "" {
-			if i := r.Layout.Index(c.toField); i >= 0 {
-				if v, ok := r.Values[i].(string); ok {
-					cc.to = strings.Clone(v)
+		t.rows = append(t.rows, uint32(kept))
+		if e.showPII {
+			var to string
+			if c.toField != "" {
+				if i := r.Layout.Index(c.toField); i >= 0 {
+					to, _ = r.Values[i].(string)
 				}
 			}
+			t.to = append(t.to, to...)
+			t.toEnds = append(t.toEnds, uint32(len(t.to)))
 		}
-		t.candidates = append(t.candidates, cc)
 	}
 }
 
-// location resolves a time zone name, once per worker; an unknown name is
-// UTC.
-func (ws *workerState) location(tz string) *time.Location {
-	l, ok := ws.locs[tz]
+// location resolves a time zone name to its index in ws.zones, once per
+// worker; an unknown name is UTC.
+func (ws *workerState) location(tz string) uint32 {
+	z, ok := ws.locs[tz]
 	if !ok {
-		var err error
-		if l, err = time.LoadLocation(tz); err != nil {
-			l = time.UTC
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			z = 0
+		} else {
+			z = uint32(len(ws.zones))
+			ws.zones = append(ws.zones, l)
 		}
-		ws.locs[strings.Clone(tz)] = l
+		ws.locs[strings.Clone(tz)] = z
 	}
-	return l
+	return z
 }
 
 // finish runs the rest of the funnel on a consumer's candidates: consent,
 // frequency cap, suppression, then holdout, variant and send time for a
-// campaign, or membership for an audience.
+// campaign, or membership for an audience. The recipients' ids share the
+// memory of e.ids.
 func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionIndex) {
 	c.steps = make([]int64, fSteps)
 	c.steps[fExcluded] = c.excluded
 	c.byVar = map[string]int64{}
-	for _, cand := range c.candidates {
-		id := cand.id
+	cp := c.campaign
+	var holdout, variant uint64
+	if cp != nil {
+		holdout, variant = salt("holdout:"+cp.Name), salt("variant:"+cp.Name)
+	}
+	// A first pass decides, a second fills the recipients, so that the
+	// slice is allocated once at its size: a recipient is 40 bytes, and
+	// append's doubling would hold twice the memory at the end.
+	pick := make([]int32, len(c.candidates)) // variant index, or -1
+	n := 0
+	for k, cand := range c.candidates {
+		pick[k] = -1
+		id := e.ids.id(cand.id)
 		switch {
-		case c.needConsent && !consent.allowed(id, c.channel):
+		case c.needConsent && !consent.allowedAt(cand.id, c.channel):
 			c.steps[fConsent]++
 			continue
 		case c.capLimit > 0 && c.counts[id] >= c.capLimit:
@@ -316,20 +444,35 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 			c.steps[fSuppressed]++
 			continue
 		}
+		if c.audience == nil && cp.Holdout > 0 && unitFrom(holdout, id) < cp.Holdout {
+			c.steps[fHoldout]++
+			continue
+		}
+		pick[k] = 0
+		if c.audience == nil {
+			pick[k] = int32(pickVariant(variant, id, cp.Variants))
+		}
+		n++
+	}
+	if c.audience != nil {
+		c.members = make([]string, 0, n)
+	} else {
+		c.rec = make([]Recipient, 0, n)
+	}
+	for k, cand := range c.candidates {
+		if pick[k] < 0 {
+			continue
+		}
+		id := e.ids.id(cand.id)
 		if c.audience != nil {
 			c.members = append(c.members, id)
 			continue
 		}
-		cp := c.campaign
-		if InHoldout(cp.Name, id, cp.Holdout) {
-			c.steps[fHoldout]++
-			continue
-		}
-		v := PickVariant(cp.Name, id, cp.Variants)
+		v := cp.Variants[pick[k]].Name
 		c.byVar[v]++
 		rec := Recipient{CustomerID: id, Variant: v}
 		if cp.Schedule != nil || c.quiet != nil {
-			at, deferred := SendTime(e.now, cp.Schedule, c.quiet, cand.loc)
+			at, deferred := SendTime(e.now, cp.Schedule, c.quiet, e.zones[cand.zone])
 			if deferred {
 				c.defer_++
 			}
@@ -339,8 +482,12 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 		}
 		c.rec = append(c.rec, rec)
 		if e.showPII && len(c.sample) < sampleSize {
-			c.sample = append(c.sample, SampleRecipient{CustomerID: id, Variant: v, To: cand.to})
+			lo := uint32(0)
+			if cand.to > 0 {
+				lo = c.toEnds[cand.to-1]
+			}
+			c.sample = append(c.sample, SampleRecipient{CustomerID: id, Variant: v, To: string(c.to[lo:c.toEnds[cand.to]])})
 		}
 	}
-	c.candidates = nil
+	c.candidates, c.to, c.toEnds = nil, nil, nil
 }

@@ -476,26 +476,26 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	if err != nil {
 		return fail("Cannot read the state", err)
 	}
-	e := &evaluator{dir: cfg.Dir, now: now, parallelism: opts.Parallelism, progress: opts.Progress, noPushdown: opts.NoPushdown, showPII: opts.ShowPII}
+	e := newEvaluator()
+	e.dir, e.now, e.parallelism, e.progress, e.noPushdown, e.showPII = cfg.Dir, now, opts.Parallelism, opts.Progress, opts.NoPushdown, opts.ShowPII
+	var all []*consumer
 	for _, src := range order {
 		if err := e.scanSource(ctx, src, bySource[src]); err != nil {
 			return fail("Cannot evaluate audiences", err)
 		}
+		all = append(all, bySource[src]...)
 	}
+	e.sortCandidates(all)
 	p.Warnings = append(p.Warnings, e.skipped...)
 	// Consent is read after the scan, and kept only for the customers who
-	// passed a segment: at a million customers the index of everyone's
-	// consent would be most of the plan's memory.
-	wanted := map[string]*consentEntry{}
-	for _, src := range order {
-		for _, c := range bySource[src] {
-			if c.needConsent {
-				for _, cand := range c.candidates {
-					if _, ok := wanted[cand.id]; !ok {
-						wanted[cand.id] = &consentEntry{}
-					}
-				}
-			}
+	// passed a segment (e.ids): at a million customers the index of
+	// everyone's consent would be most of the plan's memory. Without a
+	// consumer that needs consent it is not read at all.
+	wanted := newIDSet()
+	for _, c := range all {
+		if c.needConsent {
+			wanted = e.ids
+			break
 		}
 	}
 	consent, err := loadConsent(ctx, cfg.Dir, cfg, wanted)
