@@ -78,7 +78,7 @@ func newConsentIndex(cfg *lang.Config, ids *idSet) *consentIndex {
 }
 
 // record applies one consent record of customer i: the latest record per
-// channel wins.
+// channel wins. Only while loading: loadConsent drops the times after.
 func (c *consentIndex) record(i uint32, slot int, status byte, when int64) {
 	if c.status[slot] == nil {
 		c.status[slot] = make([]byte, c.ids.len())
@@ -133,6 +133,8 @@ func loadConsent(ctx context.Context, dir string, cfg *lang.Config, ids *idSet) 
 	if err != nil {
 		return nil, fmt.Errorf("reading consent source %s: %w", src.Name, err)
 	}
+	// The times only chose the latest record; the index is done with them.
+	idx.at = [maxChannels][]int64{}
 	return idx, nil
 }
 

@@ -148,22 +148,26 @@ type workerState struct {
 	member []bool
 	locs   map[string]uint32 // time zone name → index in zones
 	zones  []*time.Location
-	// The rows kept, those that are a candidate of some consumer: row k's
-	// id is ids[ends[k-1]:ends[k]] and its zone zone[k].
+	// The rows of the current batch that are a candidate of some
+	// consumer: row k's id is ids[ends[k-1]:ends[k]] and its zone zone[k].
+	// Reused from batch to batch.
 	ids  []byte
 	ends []uint32
 	zone []uint32
-	// marks[b] is len(ends) after batch b, to merge the workers' rows in
-	// source order.
-	marks []int
-	cons  []workerTally
+	cons []workerTally
+	// For merge: kept row → index in evaluator.ids, and zone → index in
+	// evaluator.zones.
+	global []uint32
+	zmap   []uint32
 }
 
 type workerTally struct {
 	inSeg, excluded int64
-	rows            []uint32 // kept rows that are this consumer's candidates
-	to              []byte   // their addresses, with Options.ShowPII
-	toEnds          []uint32
+	// The current batch's kept rows that are this consumer's candidates,
+	// and their addresses with Options.ShowPII.
+	rows   []uint32
+	to     []byte
+	toEnds []uint32
 }
 
 // scan reads src once and, for every consumer, counts who is in its
@@ -245,9 +249,7 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 			}(states[w], batch[lo:hi])
 		}
 		wg.Wait()
-		for _, ws := range states {
-			ws.marks = append(ws.marks, len(ws.ends))
-		}
+		e.merge(states, cons)
 		n := e.rows.Add(int64(len(batch)))
 		if e.progress != nil {
 			e.progress(n)
@@ -260,49 +262,31 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 	if stats.Skipped > 0 {
 		e.skipped = append(e.skipped, fmt.Sprintf("source.%s: skipped %d bad rows (on_error = \"skip\"); the first: %s", src.Name, stats.Skipped, stats.FirstSkipped))
 	}
-	e.merge(states, cons)
 	return nil
 }
 
-// merge interns the ids the workers kept, in source order, and gives each
-// consumer its candidates. They are sorted by id once every source is read
-// (sortCandidates).
+// merge interns the ids the workers kept from one batch and gives each
+// consumer its candidates, in source order, then empties the workers'
+// buffers for the next batch. Done batch by batch, nothing but the
+// interned ids and the candidates grows with the audience. The candidates
+// are sorted by id once every source is read (sortCandidates).
 func (e *evaluator) merge(states []*workerState, cons []*consumer) {
-	global := make([][]uint32, len(states)) // per worker: kept row → id index
-	zones := make([][]uint32, len(states))  // per worker: zone → e.zones index
-	for w, ws := range states {
-		global[w] = make([]uint32, len(ws.ends))
-		for _, l := range ws.zones {
-			zones[w] = append(zones[w], e.zone(l))
+	for _, ws := range states {
+		for len(ws.zmap) < len(ws.zones) {
+			ws.zmap = append(ws.zmap, e.zone(ws.zones[len(ws.zmap)]))
 		}
-	}
-	for b := range states[0].marks {
-		for w, ws := range states {
-			lo := 0
-			if b > 0 {
-				lo = ws.marks[b-1]
-			}
-			for k := lo; k < ws.marks[b]; k++ {
-				start := uint32(0)
-				if k > 0 {
-					start = ws.ends[k-1]
-				}
-				global[w][k] = e.ids.add(ws.ids[start:ws.ends[k]])
-			}
+		ws.global = ws.global[:0]
+		start := uint32(0)
+		for _, end := range ws.ends {
+			ws.global = append(ws.global, e.ids.add(ws.ids[start:end]))
+			start = end
 		}
-	}
-	for j, c := range cons {
-		n := len(c.candidates)
-		for _, ws := range states {
-			n += len(ws.cons[j].rows)
-		}
-		c.candidates = slices.Grow(c.candidates, n-len(c.candidates))
-		for w, ws := range states {
+		for j, c := range cons {
 			t := &ws.cons[j]
 			c.inSeg += t.inSeg
 			c.excluded += t.excluded
 			for m, k := range t.rows {
-				cand := candidate{id: global[w][k], zone: zones[w][ws.zone[k]]}
+				cand := candidate{id: ws.global[k], zone: ws.zmap[ws.zone[k]]}
 				if e.showPII {
 					lo := uint32(0)
 					if m > 0 {
@@ -314,8 +298,10 @@ func (e *evaluator) merge(states []*workerState, cons []*consumer) {
 				}
 				c.candidates = append(c.candidates, cand)
 			}
-			*t = workerTally{}
+			t.inSeg, t.excluded = 0, 0
+			t.rows, t.to, t.toEnds = t.rows[:0], t.to[:0], t.toEnds[:0]
 		}
+		ws.ids, ws.ends, ws.zone = ws.ids[:0], ws.ends[:0], ws.zone[:0]
 	}
 }
 
@@ -425,13 +411,12 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 	if cp != nil {
 		holdout, variant = salt("holdout:"+cp.Name), salt("variant:"+cp.Name)
 	}
-	// A first pass decides, a second fills the recipients, so that the
-	// slice is allocated once at its size: a recipient is 40 bytes, and
-	// append's doubling would hold twice the memory at the end.
-	pick := make([]int32, len(c.candidates)) // variant index, or -1
+	// A first pass keeps those who pass the funnel, moving them to the
+	// front of the candidates; a second makes their recipients, so that
+	// the slice is allocated once at its size: a recipient is 40 bytes,
+	// and append's doubling would hold twice that at the end.
 	n := 0
-	for k, cand := range c.candidates {
-		pick[k] = -1
+	for _, cand := range c.candidates {
 		id := e.ids.id(cand.id)
 		switch {
 		case c.needConsent && !consent.allowedAt(cand.id, c.channel):
@@ -444,33 +429,34 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 			c.steps[fSuppressed]++
 			continue
 		}
-		if c.audience == nil && cp.Holdout > 0 && unitFrom(holdout, id) < cp.Holdout {
+		if cp != nil && cp.Holdout > 0 && unitFrom(holdout, id) < cp.Holdout {
 			c.steps[fHoldout]++
 			continue
 		}
-		pick[k] = 0
-		if c.audience == nil {
-			pick[k] = int32(pickVariant(variant, id, cp.Variants))
-		}
+		c.candidates[n] = cand
 		n++
 	}
-	if c.audience != nil {
-		c.members = make([]string, 0, n)
-	} else {
-		c.rec = make([]Recipient, 0, n)
+	kept := c.candidates[:n]
+	if n == 0 {
+		// nil, as append left it: a plan file says null, not [].
+		c.candidates, c.to, c.toEnds = nil, nil, nil
+		return
 	}
-	for k, cand := range c.candidates {
-		if pick[k] < 0 {
-			continue
+	if c.audience != nil {
+		c.members = make([]string, n)
+		for k, cand := range kept {
+			c.members[k] = e.ids.id(cand.id)
 		}
+		c.candidates, c.to, c.toEnds = nil, nil, nil
+		return
+	}
+	c.rec = make([]Recipient, n)
+	for k, cand := range kept {
 		id := e.ids.id(cand.id)
-		if c.audience != nil {
-			c.members = append(c.members, id)
-			continue
-		}
-		v := cp.Variants[pick[k]].Name
+		v := cp.Variants[pickVariant(variant, id, cp.Variants)].Name
 		c.byVar[v]++
-		rec := Recipient{CustomerID: id, Variant: v}
+		rec := &c.rec[k]
+		rec.CustomerID, rec.Variant = id, v
 		if cp.Schedule != nil || c.quiet != nil {
 			at, deferred := SendTime(e.now, cp.Schedule, c.quiet, e.zones[cand.zone])
 			if deferred {
@@ -480,7 +466,6 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 				rec.SendAt = at.Unix()
 			}
 		}
-		c.rec = append(c.rec, rec)
 		if e.showPII && len(c.sample) < sampleSize {
 			lo := uint32(0)
 			if cand.to > 0 {

@@ -100,8 +100,20 @@ func (s *idSet) rehash(n int) {
 	}
 }
 
+// dropIndex frees the hash table of a frozen set whose users hold indexes
+// and need only id: lookup is no longer possible.
+func (s *idSet) dropIndex() {
+	if !s.frozen {
+		panic("planner: dropIndex on an idSet still being built")
+	}
+	s.slots = nil
+}
+
 // lookup returns the index of id.
 func (s *idSet) lookup(id string) (uint32, bool) {
+	if s.slots == nil {
+		panic("planner: lookup after dropIndex")
+	}
 	mask := uint32(len(s.slots) - 1)
 	for p := uint32(maphash.String(s.seed, id)) & mask; ; p = (p + 1) & mask {
 		v := s.slots[p]

@@ -502,6 +502,8 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	if err != nil {
 		return fail("Cannot read consent records", err)
 	}
+	// From here the funnel knows its customers by index.
+	e.ids.dropIndex()
 	supp, err := loadSuppressions(ctx, st)
 	if err != nil {
 		return fail("Cannot read the suppression list", err)
