@@ -115,6 +115,7 @@ func TestConsentAllowed(t *testing.T) {
 	for _, id := range []string{"granted", "withdrawn", "regranted", "late-record-first", "sms-granted", "sms-confirmed", "objected"} {
 		ids.add([]byte(id))
 	}
+	ids.freeze()
 	idx := newConsentIndex(nil, ids)
 	idx.channels = map[string]int{"email": 0, "sms": 1, "ads": 2}
 	set := func(id, ch, status string, at int64) {

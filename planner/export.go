@@ -20,6 +20,7 @@ func LoadConsent(ctx context.Context, cfg *lang.Config, ids []string) (*Consent,
 	for _, id := range ids {
 		set.add([]byte(id))
 	}
+	set.freeze()
 	idx, err := loadConsent(ctx, cfg.Dir, cfg, set)
 	if err != nil {
 		return nil, err

@@ -10,46 +10,41 @@ import (
 func TestIDSet(t *testing.T) {
 	s := newIDSet()
 	r := rand.New(rand.NewPCG(1, 2))
-	var ids []string
-	index := map[string]uint32{}
+	var added []string
 	for i := 0; i < 5000; i++ {
-		id := fmt.Sprintf("c%d", r.IntN(3000)) // repeats, and more ids than the first table holds
+		id := fmt.Sprintf("c%d", r.IntN(3000)) // repeats, out of order
 		if i%7 == 0 {
 			id = ""
 		}
-		n := s.add([]byte(id))
-		if old, ok := index[id]; ok && old != n {
-			t.Fatalf("add(%q) = %d, then %d", id, old, n)
+		if n := s.add([]byte(id)); n != uint32(i) {
+			t.Fatalf("add #%d returned %d", i, n)
 		}
-		index[id] = n
-		ids = append(ids, id)
-	}
-	if s.len() != len(index) {
-		t.Fatalf("len = %d, want %d", s.len(), len(index))
-	}
-	for id, n := range index {
-		if got, ok := s.lookup(id); !ok || got != n {
-			t.Fatalf("lookup(%q) = %d, %v before freeze; want %d", id, got, ok, n)
-		}
+		added = append(added, id)
 	}
 	rank := s.freeze()
-	var sorted []string
-	for id, n := range index {
-		if got, ok := s.lookup(id); !ok || got != rank[n] {
-			t.Fatalf("lookup(%q) = %d, %v after freeze; want %d", id, got, ok, rank[n])
-		}
-		if s.id(rank[n]) != id {
-			t.Fatalf("id(%d) = %q, want %q", rank[n], s.id(rank[n]), id)
-		}
-		sorted = append(sorted, id)
+	distinct := slices.Compact(slices.Sorted(slices.Values(added)))
+	if s.len() != len(distinct) {
+		t.Fatalf("len = %d, want %d", s.len(), len(distinct))
 	}
-	slices.Sort(sorted)
-	for i, id := range sorted {
+	for i, id := range distinct {
 		if s.id(uint32(i)) != id {
-			t.Fatalf("frozen id %d = %q, want %q (in order)", i, s.id(uint32(i)), id)
+			t.Fatalf("id(%d) = %q, want %q (in order)", i, s.id(uint32(i)), id)
+		}
+		if got, ok := s.lookup(id); !ok || got != uint32(i) {
+			t.Fatalf("lookup(%q) = %d, %v; want %d", id, got, ok, i)
+		}
+	}
+	for i, id := range added {
+		if s.id(rank[i]) != id {
+			t.Fatalf("add #%d (%q) ranked %d, which is %q", i, id, rank[i], s.id(rank[i]))
 		}
 	}
 	if _, ok := s.lookup("nobody"); ok {
 		t.Fatal("lookup found an id never added")
+	}
+	empty := newIDSet()
+	empty.freeze()
+	if _, ok := empty.lookup(""); ok || empty.len() != 0 {
+		t.Fatal("an empty set has ids")
 	}
 }

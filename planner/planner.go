@@ -492,6 +492,7 @@ func evaluateAll(ctx context.Context, cfg *lang.Config, st state.Backend, p *Pla
 	// everyone's consent would be most of the plan's memory. Without a
 	// consumer that needs consent it is not read at all.
 	wanted := newIDSet()
+	wanted.freeze()
 	for _, c := range all {
 		if c.needConsent {
 			wanted = e.ids
