@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,10 +48,12 @@ type consumer struct {
 	inSeg      int64
 	excluded   int64
 	candidates []candidate
-	// to holds the candidates' addresses, only with Options.ShowPII:
-	// candidate.to indexes toEnds.
+	// to holds the candidates' addresses, only with Options.ShowPII: the
+	// k-th merged is to[toEnds[k-1]:toEnds[k]], and toOf[i] is that k for
+	// candidates[i].
 	to     []byte
 	toEnds []uint32
+	toOf   []uint32
 
 	// Filled by finish.
 	steps   []int64 // removed at each funnel step
@@ -60,13 +64,11 @@ type consumer struct {
 }
 
 // candidate is a customer who passed a consumer's segment and exclusions:
-// all the funnel needs of them after the scan, in 12 bytes, since the plan
+// all the funnel needs of them after the scan, in 8 bytes, since the plan
 // holds one per customer in the segment.
 type candidate struct {
 	id   uint32 // index in evaluator.ids
-	zone uint32 // index in evaluator.zones
-	// to indexes the consumer's toEnds, only with Options.ShowPII.
-	to uint32
+	zone uint16 // index in evaluator.zones
 }
 
 // sampleSize is how many recipients -show-pii lists per campaign.
@@ -98,20 +100,24 @@ type evaluator struct {
 	// their time zones, zones[0] UTC, zoneIdx their indexes.
 	ids     *idSet
 	zones   []*time.Location
-	zoneIdx map[*time.Location]uint32
+	zoneIdx map[string]uint16
 }
 
 func newEvaluator() *evaluator {
-	return &evaluator{ids: newIDSet(), zones: []*time.Location{time.UTC}, zoneIdx: map[*time.Location]uint32{time.UTC: 0}}
+	return &evaluator{ids: newIDSet(), zones: []*time.Location{time.UTC}, zoneIdx: map[string]uint16{time.UTC.String(): 0}}
 }
 
-// zone is the index of loc in e.zones.
-func (e *evaluator) zone(loc *time.Location) uint32 {
-	z, ok := e.zoneIdx[loc]
+// zone is the index of loc in e.zones. Zones are told apart by name, so
+// there are no more of them than names in the time zone database.
+func (e *evaluator) zone(loc *time.Location) uint16 {
+	z, ok := e.zoneIdx[loc.String()]
 	if !ok {
-		z = uint32(len(e.zones))
+		if len(e.zones) > math.MaxUint16 {
+			panic("planner: more than 65,536 time zones")
+		}
+		z = uint16(len(e.zones))
 		e.zones = append(e.zones, loc)
-		e.zoneIdx[loc] = z
+		e.zoneIdx[loc.String()] = z
 	}
 	return z
 }
@@ -158,7 +164,7 @@ type workerState struct {
 	// For merge: kept row → index in evaluator.ids, and zone → index in
 	// evaluator.zones.
 	global []uint32
-	zmap   []uint32
+	zmap   []uint16
 }
 
 type workerTally struct {
@@ -286,17 +292,16 @@ func (e *evaluator) merge(states []*workerState, cons []*consumer) {
 			c.inSeg += t.inSeg
 			c.excluded += t.excluded
 			for m, k := range t.rows {
-				cand := candidate{id: ws.global[k], zone: ws.zmap[ws.zone[k]]}
 				if e.showPII {
 					lo := uint32(0)
 					if m > 0 {
 						lo = t.toEnds[m-1]
 					}
 					c.to = append(c.to, t.to[lo:t.toEnds[m]]...)
-					cand.to = uint32(len(c.toEnds))
+					c.toOf = append(c.toOf, uint32(len(c.toEnds)))
 					c.toEnds = append(c.toEnds, uint32(len(c.to)))
 				}
-				c.candidates = append(c.candidates, cand)
+				c.candidates = append(c.candidates, candidate{id: ws.global[k], zone: ws.zmap[ws.zone[k]]})
 			}
 			t.inSeg, t.excluded = 0, 0
 			t.rows, t.to, t.toEnds = t.rows[:0], t.to[:0], t.toEnds[:0]
@@ -314,16 +319,40 @@ func (e *evaluator) sortCandidates(cons []*consumer) {
 		for i := range c.candidates {
 			c.candidates[i].id = rank[c.candidates[i].id]
 		}
+		if c.toOf != nil {
+			sort.Sort(candidatesWithTo{c.candidates, c.toOf})
+			continue
+		}
 		slices.SortFunc(c.candidates, func(a, b candidate) int {
 			if a.id != b.id {
 				return cmp.Compare(a.id, b.id)
 			}
-			if a.zone != b.zone {
-				return cmp.Compare(a.zone, b.zone)
-			}
-			return cmp.Compare(a.to, b.to)
+			return cmp.Compare(a.zone, b.zone)
 		})
 	}
+}
+
+// candidatesWithTo sorts candidates as sortCandidates does, with their
+// addresses (Options.ShowPII) alongside.
+type candidatesWithTo struct {
+	c  []candidate
+	to []uint32
+}
+
+func (s candidatesWithTo) Len() int { return len(s.c) }
+func (s candidatesWithTo) Less(i, j int) bool {
+	a, b := s.c[i], s.c[j]
+	if a.id != b.id {
+		return a.id < b.id
+	}
+	if a.zone != b.zone {
+		return a.zone < b.zone
+	}
+	return s.to[i] < s.to[j]
+}
+func (s candidatesWithTo) Swap(i, j int) {
+	s.c[i], s.c[j] = s.c[j], s.c[i]
+	s.to[i], s.to[j] = s.to[j], s.to[i]
 }
 
 // one evaluates every segment on one customer.
@@ -416,7 +445,7 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 	// the slice is allocated once at its size: a recipient is 40 bytes,
 	// and append's doubling would hold twice that at the end.
 	n := 0
-	for _, cand := range c.candidates {
+	for k, cand := range c.candidates {
 		id := e.ids.id(cand.id)
 		switch {
 		case c.needConsent && !consent.allowedAt(cand.id, c.channel):
@@ -434,12 +463,15 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 			continue
 		}
 		c.candidates[n] = cand
+		if c.toOf != nil {
+			c.toOf[n] = c.toOf[k]
+		}
 		n++
 	}
 	kept := c.candidates[:n]
 	if n == 0 {
 		// nil, as append left it: a plan file says null, not [].
-		c.candidates, c.to, c.toEnds = nil, nil, nil
+		c.candidates, c.to, c.toEnds, c.toOf = nil, nil, nil, nil
 		return
 	}
 	if c.audience != nil {
@@ -447,7 +479,7 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 		for k, cand := range kept {
 			c.members[k] = e.ids.id(cand.id)
 		}
-		c.candidates, c.to, c.toEnds = nil, nil, nil
+		c.candidates, c.to, c.toEnds, c.toOf = nil, nil, nil, nil
 		return
 	}
 	c.rec = make([]Recipient, n)
@@ -467,12 +499,12 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 			}
 		}
 		if e.showPII && len(c.sample) < sampleSize {
-			lo := uint32(0)
-			if cand.to > 0 {
-				lo = c.toEnds[cand.to-1]
+			to, lo := c.toOf[k], uint32(0)
+			if to > 0 {
+				lo = c.toEnds[to-1]
 			}
-			c.sample = append(c.sample, SampleRecipient{CustomerID: id, Variant: v, To: string(c.to[lo:c.toEnds[cand.to]])})
+			c.sample = append(c.sample, SampleRecipient{CustomerID: id, Variant: v, To: string(c.to[lo:c.toEnds[to]])})
 		}
 	}
-	c.candidates, c.to, c.toEnds = nil, nil, nil
+	c.candidates, c.to, c.toEnds, c.toOf = nil, nil, nil, nil
 }
