@@ -315,9 +315,24 @@ func (e *evaluator) merge(states []*workerState, cons []*consumer) {
 // how the workers took the rows.
 func (e *evaluator) sortCandidates(cons []*consumer) {
 	rank := e.ids.freeze()
+	// Zones are numbered as the workers met them; renumbered by name, the
+	// order of a source's repeated ids does not depend on scheduling
+	// either.
+	byName := make([]uint16, len(e.zones))
+	for i := range byName {
+		byName[i] = uint16(i)
+	}
+	slices.SortFunc(byName, func(a, b uint16) int { return strings.Compare(e.zones[a].String(), e.zones[b].String()) })
+	zones, znew := make([]*time.Location, len(e.zones)), make([]uint16, len(e.zones))
+	for k, z := range byName {
+		zones[k], znew[z] = e.zones[z], uint16(k)
+		e.zoneIdx[e.zones[z].String()] = uint16(k)
+	}
+	e.zones = zones
 	for _, c := range cons {
 		for i := range c.candidates {
 			c.candidates[i].id = rank[c.candidates[i].id]
+			c.candidates[i].zone = znew[c.candidates[i].zone]
 		}
 		if c.toOf != nil {
 			sort.Sort(candidatesWithTo{c.candidates, c.toOf})
