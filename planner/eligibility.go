@@ -3,7 +3,6 @@ package planner
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"time"
 
@@ -26,16 +25,20 @@ const (
 
 // consentIndex answers "may we message this customer on this channel?".
 type consentIndex struct {
-	channels map[string]int // channel → bit
-	// latest holds, per customer, the status bits of their latest record
-	// per channel.
-	latest map[string]*consentEntry
+	channels map[string]int // channel → slot
+	// ids are the customers indexed; status[slot][i] and at[slot][i] are
+	// the status code and time of customer i's latest record on the
+	// channel in that slot. A slot's columns are allocated when its first
+	// record is read: a byte and an int64 per customer, where a map entry
+	// per customer cost a hundred bytes.
+	ids    *idSet
+	status [maxChannels][]byte
+	at     [maxChannels][]int64
 }
 
-type consentEntry struct {
-	status [8]byte // per channel bit: status code
-	at     [8]int64
-}
+// maxChannels is how many consent channels the index keeps, the first in
+// name order.
+const maxChannels = 8
 
 const (
 	cNone byte = iota
@@ -59,21 +62,42 @@ func statusCode(s string) byte {
 	return cNone
 }
 
+// newConsentIndex is an empty index of the customers in ids, for the
+// channels of cfg.
+func newConsentIndex(cfg *lang.Config, ids *idSet) *consentIndex {
+	idx := &consentIndex{channels: map[string]int{}, ids: ids}
+	if cfg != nil && cfg.Consent != nil {
+		for i, n := range lang.Sorted(cfg.Consent.Channels) {
+			if i >= maxChannels {
+				break
+			}
+			idx.channels[n] = i
+		}
+	}
+	return idx
+}
+
+// record applies one consent record of customer i: the latest record per
+// channel wins. Only while loading: loadConsent drops the times after.
+func (c *consentIndex) record(i uint32, slot int, status byte, when int64) {
+	if c.status[slot] == nil {
+		c.status[slot] = make([]byte, c.ids.len())
+		c.at[slot] = make([]int64, c.ids.len())
+	}
+	if c.status[slot][i] == cNone || when >= c.at[slot][i] {
+		c.status[slot][i], c.at[slot][i] = status, when
+	}
+}
+
 // loadConsent reads the consent source: the latest record per customer and
-// channel wins. Only the customers already in wanted are indexed.
-func loadConsent(ctx context.Context, dir string, cfg *lang.Config, wanted map[string]*consentEntry) (*consentIndex, error) {
-	idx := &consentIndex{channels: map[string]int{}, latest: wanted}
+// channel wins. Only the customers in ids are indexed.
+func loadConsent(ctx context.Context, dir string, cfg *lang.Config, ids *idSet) (*consentIndex, error) {
+	idx := newConsentIndex(cfg, ids)
 	if cfg.Consent == nil {
 		return idx, nil
 	}
-	for i, n := range lang.Sorted(cfg.Consent.Channels) {
-		if i >= 8 {
-			break
-		}
-		idx.channels[n] = i
-	}
 	src := cfg.Consent.From
-	if src == nil || src.From == nil || len(wanted) == 0 {
+	if src == nil || src.From == nil || ids.len() == 0 {
 		return idx, nil
 	}
 	// Only the columns the index needs are typed.
@@ -89,8 +113,12 @@ func loadConsent(ctx context.Context, dir string, cfg *lang.Config, wanted map[s
 			r := &batch[i]
 			id, _ := r.Values[ci].(string)
 			channel, _ := r.Values[ch].(string)
-			bit, ok := idx.channels[channel]
-			if id == "" || !ok || len(idx.latest) == 0 {
+			slot, ok := idx.channels[channel]
+			if id == "" || !ok {
+				continue
+			}
+			n, ok := ids.lookup(id)
+			if !ok {
 				continue
 			}
 			status, _ := r.Values[st].(string)
@@ -98,19 +126,15 @@ func loadConsent(ctx context.Context, dir string, cfg *lang.Config, wanted map[s
 			if t, ok := r.Values[at].(time.Time); ok {
 				when = t.UnixNano()
 			}
-			e := idx.latest[id]
-			if e == nil {
-				continue
-			}
-			if e.status[bit] == cNone || when >= e.at[bit] {
-				e.status[bit], e.at[bit] = statusCode(status), when
-			}
+			idx.record(n, slot, statusCode(status), when)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading consent source %s: %w", src.Name, err)
 	}
+	// The times only chose the latest record; the index is done with them.
+	idx.at = [maxChannels][]int64{}
 	return idx, nil
 }
 
@@ -118,17 +142,37 @@ func loadConsent(ctx context.Context, dir string, cfg *lang.Config, wanted map[s
 // with basis consent, their latest record grants it (confirmed, for double
 // opt-in); with legitimate interest, they have not objected.
 func (c *consentIndex) allowed(id string, ch *lang.ConsentChannel) bool {
+	i, ok := c.ids.lookup(id)
+	if !ok {
+		if ch == nil {
+			return false
+		}
+		if _, ok := c.channels[ch.Name]; !ok {
+			return false
+		}
+		return permits(cNone, ch)
+	}
+	return c.allowedAt(i, ch)
+}
+
+// allowedAt is allowed for customer i of the index's ids.
+func (c *consentIndex) allowedAt(i uint32, ch *lang.ConsentChannel) bool {
 	if ch == nil {
 		return false
 	}
-	bit, ok := c.channels[ch.Name]
+	slot, ok := c.channels[ch.Name]
 	if !ok {
 		return false
 	}
 	var s byte
-	if e := c.latest[id]; e != nil {
-		s = e.status[bit]
+	if c.status[slot] != nil {
+		s = c.status[slot][i]
 	}
+	return permits(s, ch)
+}
+
+// permits reports whether a latest status s allows messaging on ch.
+func permits(s byte, ch *lang.ConsentChannel) bool {
 	if ch.Basis == "legitimate_interest" {
 		return s != cObjected && s != cWithdrawn
 	}
@@ -162,15 +206,36 @@ func (s suppressionIndex) suppressed(id, channel string) bool {
 	return false
 }
 
+// FNV-1a, 64 bits.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// salt is the FNV-1a state after salt and a zero byte, so that a campaign's
+// salt is hashed once and not once per customer.
+func salt(s string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	h *= fnvPrime // ^= 0
+	return h
+}
+
 // unit returns a uniform number in [0, 1) from a hash of salt and id: the
 // same customer always lands in the same place for the same campaign, so
 // holdout and variants are stable when the audience grows or shrinks.
-func unit(salt, id string) float64 {
-	h := fnv.New64a()
-	h.Write([]byte(salt))
-	h.Write([]byte{0})
-	h.Write([]byte(id))
-	x := h.Sum64()
+func unit(s, id string) float64 { return unitFrom(salt(s), id) }
+
+// unitFrom is unit with the salt already hashed by salt.
+func unitFrom(h uint64, id string) float64 {
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= fnvPrime
+	}
+	x := h
 	// fnv's low bits mix poorly for short inputs: finish with a splitmix
 	// round before taking the top 53 bits.
 	x ^= x >> 30
@@ -188,18 +253,23 @@ func InHoldout(campaign, id string, holdout float64) bool {
 
 // PickVariant assigns a customer to a variant by weight.
 func PickVariant(campaign, id string, variants []*lang.Variant) string {
+	return variants[pickVariant(salt("variant:"+campaign), id, variants)].Name
+}
+
+// pickVariant is PickVariant with the salt hashed, returning the index.
+func pickVariant(h uint64, id string, variants []*lang.Variant) int {
 	var total float64
 	for _, v := range variants {
 		total += v.Weight
 	}
-	x := unit("variant:"+campaign, id) * total
-	for _, v := range variants {
+	x := unitFrom(h, id) * total
+	for i, v := range variants {
 		if x < v.Weight {
-			return v.Name
+			return i
 		}
 		x -= v.Weight
 	}
-	return variants[len(variants)-1].Name
+	return len(variants) - 1
 }
 
 // SendTime is when a message to a recipient in loc is due: the schedule's

@@ -111,17 +111,19 @@ func TestAssignmentStable(t *testing.T) {
 }
 
 func TestConsentAllowed(t *testing.T) {
-	idx := &consentIndex{channels: map[string]int{"email": 0, "sms": 1, "ads": 2}, latest: map[string]*consentEntry{}}
+	ids := newIDSet()
+	for _, id := range []string{"granted", "withdrawn", "regranted", "late-record-first", "sms-granted", "sms-confirmed", "objected"} {
+		ids.add([]byte(id))
+	}
+	ids.freeze()
+	idx := newConsentIndex(nil, ids)
+	idx.channels = map[string]int{"email": 0, "sms": 1, "ads": 2}
 	set := func(id, ch, status string, at int64) {
-		e := idx.latest[id]
-		if e == nil {
-			e = &consentEntry{}
-			idx.latest[id] = e
+		i, ok := ids.lookup(id)
+		if !ok {
+			t.Fatalf("%s is not in the index", id)
 		}
-		bit := idx.channels[ch]
-		if e.status[bit] == cNone || at >= e.at[bit] {
-			e.status[bit], e.at[bit] = statusCode(status), at
-		}
+		idx.record(i, idx.channels[ch], statusCode(status), at)
 	}
 	set("granted", "email", StatusGranted, 1)
 	set("withdrawn", "email", StatusGranted, 1)

@@ -1,9 +1,12 @@
 package planner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -45,6 +48,12 @@ type consumer struct {
 	inSeg      int64
 	excluded   int64
 	candidates []candidate
+	// to holds the candidates' addresses, only with Options.ShowPII: the
+	// k-th merged is to[toEnds[k-1]:toEnds[k]], and toOf[i] is that k for
+	// candidates[i].
+	to     []byte
+	toEnds []uint32
+	toOf   []uint32
 
 	// Filled by finish.
 	steps   []int64 // removed at each funnel step
@@ -55,12 +64,11 @@ type consumer struct {
 }
 
 // candidate is a customer who passed a consumer's segment and exclusions:
-// all the funnel needs of them after the scan.
+// all the funnel needs of them after the scan, in 8 bytes, since the plan
+// holds one per customer in the segment.
 type candidate struct {
-	id  string
-	loc *time.Location
-	// to is the address or number, kept only with Options.ShowPII.
-	to string
+	id   uint32 // index in evaluator.ids
+	zone uint16 // index in evaluator.zones
 }
 
 // sampleSize is how many recipients -show-pii lists per campaign.
@@ -87,6 +95,31 @@ type evaluator struct {
 	rows        atomic.Int64
 	// skipped describes the bad rows sources skipped, for the plan.
 	skipped []string
+
+	// ids interns the id of every candidate of every source; zones are
+	// their time zones, zones[0] UTC, zoneIdx their indexes.
+	ids     *idSet
+	zones   []*time.Location
+	zoneIdx map[string]uint16
+}
+
+func newEvaluator() *evaluator {
+	return &evaluator{ids: newIDSet(), zones: []*time.Location{time.UTC}, zoneIdx: map[string]uint16{time.UTC.String(): 0}}
+}
+
+// zone is the index of loc in e.zones. Zones are told apart by name, so
+// there are no more of them than names in the time zone database.
+func (e *evaluator) zone(loc *time.Location) uint16 {
+	z, ok := e.zoneIdx[loc.String()]
+	if !ok {
+		if len(e.zones) > math.MaxUint16 {
+			panic("planner: more than 65,536 time zones")
+		}
+		z = uint16(len(e.zones))
+		e.zones = append(e.zones, loc)
+		e.zoneIdx[loc.String()] = z
+	}
+	return z
 }
 
 // segmentSet is the segments one source must evaluate, each compiled once.
@@ -119,13 +152,28 @@ func (e *evaluator) compile(layout *providers.Layout, segs []*lang.Segment) (*se
 // hot loop shares nothing.
 type workerState struct {
 	member []bool
-	locs   map[string]*time.Location
-	cons   []workerTally
+	locs   map[string]uint32 // time zone name → index in zones
+	zones  []*time.Location
+	// The rows of the current batch that are a candidate of some
+	// consumer: row k's id is ids[ends[k-1]:ends[k]] and its zone zone[k].
+	// Reused from batch to batch.
+	ids  []byte
+	ends []uint32
+	zone []uint32
+	cons []workerTally
+	// For merge: kept row → index in evaluator.ids, and zone → index in
+	// evaluator.zones.
+	global []uint32
+	zmap   []uint16
 }
 
 type workerTally struct {
 	inSeg, excluded int64
-	candidates      []candidate
+	// The current batch's kept rows that are this consumer's candidates,
+	// and their addresses with Options.ShowPII.
+	rows   []uint32
+	to     []byte
+	toEnds []uint32
 }
 
 // scan reads src once and, for every consumer, counts who is in its
@@ -176,7 +224,7 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 	}
 	states := make([]*workerState, workers)
 	for i := range states {
-		states[i] = &workerState{member: make([]bool, len(set.preds)), locs: map[string]*time.Location{}, cons: make([]workerTally, len(cons))}
+		states[i] = &workerState{member: make([]bool, len(set.preds)), locs: map[string]uint32{}, zones: []*time.Location{time.UTC}, cons: make([]workerTally, len(cons))}
 	}
 	keyIdx := layout.Index(src.Key)
 	if keyIdx < 0 {
@@ -207,6 +255,7 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 			}(states[w], batch[lo:hi])
 		}
 		wg.Wait()
+		e.merge(states, cons)
 		n := e.rows.Add(int64(len(batch)))
 		if e.progress != nil {
 			e.progress(n)
@@ -219,18 +268,106 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 	if stats.Skipped > 0 {
 		e.skipped = append(e.skipped, fmt.Sprintf("source.%s: skipped %d bad rows (on_error = \"skip\"); the first: %s", src.Name, stats.Skipped, stats.FirstSkipped))
 	}
-	for j, c := range cons {
-		for _, ws := range states {
+	return nil
+}
+
+// merge interns the ids the workers kept from one batch and gives each
+// consumer its candidates, in source order, then empties the workers'
+// buffers for the next batch. Done batch by batch, nothing but the
+// interned ids and the candidates grows with the audience. The candidates
+// are sorted by id once every source is read (sortCandidates).
+func (e *evaluator) merge(states []*workerState, cons []*consumer) {
+	for _, ws := range states {
+		for len(ws.zmap) < len(ws.zones) {
+			ws.zmap = append(ws.zmap, e.zone(ws.zones[len(ws.zmap)]))
+		}
+		ws.global = ws.global[:0]
+		start := uint32(0)
+		for _, end := range ws.ends {
+			ws.global = append(ws.global, e.ids.add(ws.ids[start:end]))
+			start = end
+		}
+		for j, c := range cons {
 			t := &ws.cons[j]
 			c.inSeg += t.inSeg
 			c.excluded += t.excluded
-			c.candidates = append(c.candidates, t.candidates...)
+			for m, k := range t.rows {
+				if e.showPII {
+					lo := uint32(0)
+					if m > 0 {
+						lo = t.toEnds[m-1]
+					}
+					c.to = append(c.to, t.to[lo:t.toEnds[m]]...)
+					c.toOf = append(c.toOf, uint32(len(c.toEnds)))
+					c.toEnds = append(c.toEnds, uint32(len(c.to)))
+				}
+				c.candidates = append(c.candidates, candidate{id: ws.global[k], zone: ws.zmap[ws.zone[k]]})
+			}
+			t.inSeg, t.excluded = 0, 0
+			t.rows, t.to, t.toEnds = t.rows[:0], t.to[:0], t.toEnds[:0]
 		}
-		// Workers took batches in turn: sort for a plan that does not
-		// depend on scheduling.
-		sort.Slice(c.candidates, func(a, b int) bool { return c.candidates[a].id < c.candidates[b].id })
+		ws.ids, ws.ends, ws.zone = ws.ids[:0], ws.ends[:0], ws.zone[:0]
 	}
-	return nil
+}
+
+// sortCandidates freezes e.ids, renumbering the ids in id order, and sorts
+// every consumer's candidates by id, for a plan that does not depend on
+// how the workers took the rows.
+func (e *evaluator) sortCandidates(cons []*consumer) {
+	rank := e.ids.freeze()
+	// Zones are numbered as the workers met them; renumbered by name, the
+	// order of a source's repeated ids does not depend on scheduling
+	// either.
+	byName := make([]uint16, len(e.zones))
+	for i := range byName {
+		byName[i] = uint16(i)
+	}
+	slices.SortFunc(byName, func(a, b uint16) int { return strings.Compare(e.zones[a].String(), e.zones[b].String()) })
+	zones, znew := make([]*time.Location, len(e.zones)), make([]uint16, len(e.zones))
+	for k, z := range byName {
+		zones[k], znew[z] = e.zones[z], uint16(k)
+		e.zoneIdx[e.zones[z].String()] = uint16(k)
+	}
+	e.zones = zones
+	for _, c := range cons {
+		for i := range c.candidates {
+			c.candidates[i].id = rank[c.candidates[i].id]
+			c.candidates[i].zone = znew[c.candidates[i].zone]
+		}
+		if c.toOf != nil {
+			sort.Sort(candidatesWithTo{c.candidates, c.toOf})
+			continue
+		}
+		slices.SortFunc(c.candidates, func(a, b candidate) int {
+			if a.id != b.id {
+				return cmp.Compare(a.id, b.id)
+			}
+			return cmp.Compare(a.zone, b.zone)
+		})
+	}
+}
+
+// candidatesWithTo sorts candidates as sortCandidates does, with their
+// addresses (Options.ShowPII) alongside.
+type candidatesWithTo struct {
+	c  []candidate
+	to []uint32
+}
+
+func (s candidatesWithTo) Len() int { return len(s.c) }
+func (s candidatesWithTo) Less(i, j int) bool {
+	a, b := s.c[i], s.c[j]
+	if a.id != b.id {
+		return a.id < b.id
+	}
+	if a.zone != b.zone {
+		return a.zone < b.zone
+	}
+	return s.to[i] < s.to[j]
+}
+func (s candidatesWithTo) Swap(i, j int) {
+	s.c[i], s.c[j] = s.c[j], s.c[i]
+	s.to[i], s.to[j] = s.to[j], s.to[i]
 }
 
 // one evaluates every segment on one customer.
@@ -242,7 +379,7 @@ func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *p
 	if id == "" {
 		return
 	}
-	var cand *candidate
+	kept := -1 // the row's index in ws.ends, once kept
 	for j, c := range cons {
 		if !ws.member[set.index[c.segment.Name]] {
 			continue
@@ -260,53 +397,73 @@ func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *p
 			t.excluded++
 			continue
 		}
-		if cand == nil {
+		if kept < 0 {
 			// The source's strings share memory with their row; a kept id
-			// is cloned once so it does not pin the row.
-			cand = &candidate{id: strings.Clone(id), loc: time.UTC}
+			// is copied, once, so it does not pin the row.
+			var zone uint32
 			if tzIdx >= 0 {
 				if tz, _ := r.Values[tzIdx].(string); tz != "" {
-					cand.loc = ws.location(tz)
+					zone = ws.location(tz)
 				}
 			}
+			ws.ids = append(ws.ids, id...)
+			kept = len(ws.ends)
+			ws.ends = append(ws.ends, uint32(len(ws.ids)))
+			ws.zone = append(ws.zone, zone)
 		}
-		cc := *cand
-		if e.showPII && c.toField != "" {
-			if i := r.Layout.Index(c.toField); i >= 0 {
-				if v, ok := r.Values[i].(string); ok {
-					cc.to = strings.Clone(v)
+		t.rows = append(t.rows, uint32(kept))
+		if e.showPII {
+			var to string
+			if c.toField != "" {
+				if i := r.Layout.Index(c.toField); i >= 0 {
+					to, _ = r.Values[i].(string)
 				}
 			}
+			t.to = append(t.to, to...)
+			t.toEnds = append(t.toEnds, uint32(len(t.to)))
 		}
-		t.candidates = append(t.candidates, cc)
 	}
 }
 
-// location resolves a time zone name, once per worker; an unknown name is
-// UTC.
-func (ws *workerState) location(tz string) *time.Location {
-	l, ok := ws.locs[tz]
+// location resolves a time zone name to its index in ws.zones, once per
+// worker; an unknown name is UTC.
+func (ws *workerState) location(tz string) uint32 {
+	z, ok := ws.locs[tz]
 	if !ok {
-		var err error
-		if l, err = time.LoadLocation(tz); err != nil {
-			l = time.UTC
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			z = 0
+		} else {
+			z = uint32(len(ws.zones))
+			ws.zones = append(ws.zones, l)
 		}
-		ws.locs[strings.Clone(tz)] = l
+		ws.locs[strings.Clone(tz)] = z
 	}
-	return l
+	return z
 }
 
 // finish runs the rest of the funnel on a consumer's candidates: consent,
 // frequency cap, suppression, then holdout, variant and send time for a
-// campaign, or membership for an audience.
+// campaign, or membership for an audience. The recipients' ids share the
+// memory of e.ids.
 func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionIndex) {
 	c.steps = make([]int64, fSteps)
 	c.steps[fExcluded] = c.excluded
 	c.byVar = map[string]int64{}
-	for _, cand := range c.candidates {
-		id := cand.id
+	cp := c.campaign
+	var holdout, variant uint64
+	if cp != nil {
+		holdout, variant = salt("holdout:"+cp.Name), salt("variant:"+cp.Name)
+	}
+	// A first pass keeps those who pass the funnel, moving them to the
+	// front of the candidates; a second makes their recipients, so that
+	// the slice is allocated once at its size: a recipient is 40 bytes,
+	// and append's doubling would hold twice that at the end.
+	n := 0
+	for k, cand := range c.candidates {
+		id := e.ids.id(cand.id)
 		switch {
-		case c.needConsent && !consent.allowed(id, c.channel):
+		case c.needConsent && !consent.allowedAt(cand.id, c.channel):
 			c.steps[fConsent]++
 			continue
 		case c.capLimit > 0 && c.counts[id] >= c.capLimit:
@@ -316,20 +473,39 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 			c.steps[fSuppressed]++
 			continue
 		}
-		if c.audience != nil {
-			c.members = append(c.members, id)
-			continue
-		}
-		cp := c.campaign
-		if InHoldout(cp.Name, id, cp.Holdout) {
+		if cp != nil && cp.Holdout > 0 && unitFrom(holdout, id) < cp.Holdout {
 			c.steps[fHoldout]++
 			continue
 		}
-		v := PickVariant(cp.Name, id, cp.Variants)
+		c.candidates[n] = cand
+		if c.toOf != nil {
+			c.toOf[n] = c.toOf[k]
+		}
+		n++
+	}
+	kept := c.candidates[:n]
+	if n == 0 {
+		// nil, as append left it: a plan file says null, not [].
+		c.candidates, c.to, c.toEnds, c.toOf = nil, nil, nil, nil
+		return
+	}
+	if c.audience != nil {
+		c.members = make([]string, n)
+		for k, cand := range kept {
+			c.members[k] = e.ids.id(cand.id)
+		}
+		c.candidates, c.to, c.toEnds, c.toOf = nil, nil, nil, nil
+		return
+	}
+	c.rec = make([]Recipient, n)
+	for k, cand := range kept {
+		id := e.ids.id(cand.id)
+		v := cp.Variants[pickVariant(variant, id, cp.Variants)].Name
 		c.byVar[v]++
-		rec := Recipient{CustomerID: id, Variant: v}
+		rec := &c.rec[k]
+		rec.CustomerID, rec.Variant = id, v
 		if cp.Schedule != nil || c.quiet != nil {
-			at, deferred := SendTime(e.now, cp.Schedule, c.quiet, cand.loc)
+			at, deferred := SendTime(e.now, cp.Schedule, c.quiet, e.zones[cand.zone])
 			if deferred {
 				c.defer_++
 			}
@@ -337,10 +513,13 @@ func (e *evaluator) finish(c *consumer, consent *consentIndex, supp suppressionI
 				rec.SendAt = at.Unix()
 			}
 		}
-		c.rec = append(c.rec, rec)
 		if e.showPII && len(c.sample) < sampleSize {
-			c.sample = append(c.sample, SampleRecipient{CustomerID: id, Variant: v, To: cand.to})
+			to, lo := c.toOf[k], uint32(0)
+			if to > 0 {
+				lo = c.toEnds[to-1]
+			}
+			c.sample = append(c.sample, SampleRecipient{CustomerID: id, Variant: v, To: string(c.to[lo:c.toEnds[to]])})
 		}
 	}
-	c.candidates = nil
+	c.candidates, c.to, c.toEnds, c.toOf = nil, nil, nil, nil
 }

@@ -16,13 +16,12 @@ type Consent struct {
 // LoadConsent reads the consent source and keeps the latest record per
 // channel of the customers in ids only.
 func LoadConsent(ctx context.Context, cfg *lang.Config, ids []string) (*Consent, error) {
-	wanted := make(map[string]*consentEntry, len(ids))
+	set := newIDSet()
 	for _, id := range ids {
-		if _, ok := wanted[id]; !ok {
-			wanted[id] = &consentEntry{}
-		}
+		set.add([]byte(id))
 	}
-	idx, err := loadConsent(ctx, cfg.Dir, cfg, wanted)
+	set.freeze()
+	idx, err := loadConsent(ctx, cfg.Dir, cfg, set)
 	if err != nil {
 		return nil, err
 	}
