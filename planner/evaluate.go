@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,6 +156,10 @@ type workerState struct {
 	member []bool
 	locs   map[string]uint32 // time zone name → index in zones
 	zones  []*time.Location
+	// badZones counts the candidates whose time zone is not in the time
+	// zone database, by name: their send times fall back to UTC, which the
+	// plan warns about rather than hiding.
+	badZones map[string]int
 	// The rows of the current batch that are a candidate of some
 	// consumer: row k's id is ids[ends[k-1]:ends[k]] and its zone zone[k].
 	// Reused from batch to batch.
@@ -267,6 +273,9 @@ func (e *evaluator) scanWhere(ctx context.Context, src *lang.Source, cons []*con
 	}
 	if stats.Skipped > 0 {
 		e.skipped = append(e.skipped, fmt.Sprintf("source.%s: skipped %d bad rows (on_error = \"skip\"); the first: %s", src.Name, stats.Skipped, stats.FirstSkipped))
+	}
+	if w := zoneWarning(src, states); w != "" {
+		e.skipped = append(e.skipped, w)
 	}
 	return nil
 }
@@ -429,17 +438,51 @@ func (e *evaluator) one(ws *workerState, set *segmentSet, cons []*consumer, r *p
 // worker; an unknown name is UTC.
 func (ws *workerState) location(tz string) uint32 {
 	z, ok := ws.locs[tz]
-	if !ok {
-		l, err := time.LoadLocation(tz)
-		if err != nil {
-			z = 0
-		} else {
-			z = uint32(len(ws.zones))
-			ws.zones = append(ws.zones, l)
-		}
-		ws.locs[strings.Clone(tz)] = z
+	if ok {
+		return z
 	}
+	if n, bad := ws.badZones[tz]; bad {
+		ws.badZones[tz] = n + 1
+		return 0
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		if ws.badZones == nil {
+			ws.badZones = map[string]int{}
+		}
+		ws.badZones[strings.Clone(tz)] = 1
+		return 0
+	}
+	z = uint32(len(ws.zones))
+	ws.zones = append(ws.zones, l)
+	ws.locs[strings.Clone(tz)] = z
 	return z
+}
+
+// zoneWarning describes the candidates of src whose time zone herald does
+// not know, or is "" when there are none.
+func zoneWarning(src *lang.Source, states []*workerState) string {
+	bad := map[string]int{}
+	total := 0
+	for _, ws := range states {
+		for tz, n := range ws.badZones {
+			bad[tz] += n
+			total += n
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(bad))
+	more := ""
+	if len(names) > 3 {
+		names, more = names[:3], fmt.Sprintf(" and %d more", len(names)-3)
+	}
+	for i, tz := range names {
+		names[i] = strconv.Quote(tz)
+	}
+	return fmt.Sprintf("source.%s: %d customers in a segment have a time zone not in the IANA database (%s%s); their send times and quiet hours are worked out in UTC. Correct the timezone values in the source.",
+		src.Name, total, strings.Join(names, ", "), more)
 }
 
 // finish runs the rest of the funnel on a consumer's candidates: consent,

@@ -486,3 +486,36 @@ func TestHeraldBlockDiff(t *testing.T) {
 		t.Errorf("the JSON plan shows an e-mail address:\n%s", js)
 	}
 }
+
+// TestUnknownTimeZoneWarns: a time zone the IANA database does not have
+// falls back to UTC, and the plan says so, naming the values, rather than
+// moving send times and quiet hours silently.
+func TestUnknownTimeZoneWarns(t *testing.T) {
+	dir, cfg, st := setup(t)
+	csv := strings.NewReplacer("Europe/Berlin", "Europe/Berln", "America/New_York", "Mars/Olympus").Replace(project["data/customers.csv"])
+	if err := os.WriteFile(filepath.Join(dir, "data/customers.csv"), []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, diags := planner.Make(context.Background(), cfg, st, planner.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var got []string
+	for _, w := range p.Warnings {
+		if strings.Contains(w, "time zone") {
+			got = append(got, w)
+		}
+	}
+	if len(got) != 1 || !strings.Contains(got[0], `2 customers`) || !strings.Contains(got[0], `"Europe/Berln", "Mars/Olympus"`) {
+		t.Errorf("warnings about time zones: %q", got)
+	}
+
+	// With the zones corrected there is no warning.
+	_, cfg, st = setup(t)
+	p, _ = planner.Make(context.Background(), cfg, st, planner.Options{Now: now})
+	for _, w := range p.Warnings {
+		if strings.Contains(w, "time zone") {
+			t.Errorf("warning with known zones: %s", w)
+		}
+	}
+}
