@@ -173,6 +173,12 @@ func (l *loader) decodeProviders() {
 				continue
 			}
 			p.Attributes[an] = v
+			if l.isSensitive(a.Expr) {
+				if p.Sensitive == nil {
+					p.Sensitive = map[string]bool{}
+				}
+				p.Sensitive[an] = true
+			}
 			if !v.IsWhollyKnown() {
 				if u := l.unset(a.Expr); !u.IsZero() {
 					if p.Unset == nil {

@@ -120,6 +120,9 @@ type Provider struct {
 	// environment variables and input variables it reads that have no
 	// value, so an error can name exactly those.
 	Unset map[string]Unset
+	// Sensitive names the attributes whose value came from a sensitive
+	// variable: plans show them as (sensitive), like a secret attribute.
+	Sensitive map[string]bool
 }
 
 // Address is the provider's reference form, "TYPE.NAME".

@@ -72,7 +72,7 @@ func desired(cfg *lang.Config) []object {
 		for _, an := range lang.Sorted(p.Attributes) {
 			v := p.Attributes[an]
 			switch {
-			case pt != nil && pt.Attrs[an].Secret:
+			case pt != nil && pt.Attrs[an].Secret, p.Sensitive[an]:
 				attrs[an] = "(sensitive)"
 			case !v.IsWhollyKnown():
 				attrs[an] = "(from the environment)"

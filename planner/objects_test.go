@@ -25,6 +25,7 @@ var notDiffed = map[string]string{
 	"Config.CustomerSchema": "one of Schemas, diffed there",
 	"Herald.State":          "where the state lives: a plan is made against one state, which cannot record its own move",
 	"Provider.Unset":        "derived: an attribute read with env() is shown as (from the environment)",
+	"Provider.Sensitive":    "derived: hides an attribute's value as (sensitive) rather than being one",
 	"Block.Name":            "the same as the block's key in Config, which makes its address",
 	"ConsentChannel.Name":   "the same as its key in Consent.Channels, which is diffed",
 	"TemplatePart.Name":     "the same as its key in Template.Parts, which is diffed",

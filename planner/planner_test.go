@@ -519,3 +519,47 @@ func TestUnknownTimeZoneWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestSensitiveProviderAttribute: a provider attribute whose value comes
+// from a sensitive variable is shown as (sensitive), like a secret one,
+// in the text and the JSON plan.
+func TestSensitiveProviderAttribute(t *testing.T) {
+	dir, _, st := setup(t)
+	hook := `variable "hook_url" {
+  type      = string
+  sensitive = true
+  default   = "https://hooks.example.com/T0KEN-s3cr3t"
+}
+
+provider "webhook" "alerts" {
+  url = var.hook_url
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "hook.hcl"), []byte(hook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := lang.Load(dir, lang.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	p, diags := planner.Make(context.Background(), cfg, st, planner.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c := change(t, p, "provider.webhook.alerts")
+	var url string
+	for _, a := range c.Attrs {
+		if a.Name == "url" {
+			url = a.After
+		}
+	}
+	if url != "(sensitive)" {
+		t.Errorf("url in the plan: %q, want (sensitive)", url)
+	}
+	var text strings.Builder
+	planner.WriteText(&text, p, false)
+	js, _ := planner.MarshalJSON(p, nil)
+	if strings.Contains(text.String()+string(js), "s3cr3t") {
+		t.Error("the plan shows the sensitive variable's value")
+	}
+}
