@@ -32,13 +32,9 @@ type consentIndex struct {
 	// record is read: a byte and an int64 per customer, where a map entry
 	// per customer cost a hundred bytes.
 	ids    *idSet
-	status [maxChannels][]byte
-	at     [maxChannels][]int64
+	status [][]byte
+	at     [][]int64
 }
-
-// maxChannels is how many consent channels the index keeps, the first in
-// name order.
-const maxChannels = 8
 
 const (
 	cNone byte = iota
@@ -68,12 +64,11 @@ func newConsentIndex(cfg *lang.Config, ids *idSet) *consentIndex {
 	idx := &consentIndex{channels: map[string]int{}, ids: ids}
 	if cfg != nil && cfg.Consent != nil {
 		for i, n := range lang.Sorted(cfg.Consent.Channels) {
-			if i >= maxChannels {
-				break
-			}
 			idx.channels[n] = i
 		}
 	}
+	idx.status = make([][]byte, len(idx.channels))
+	idx.at = make([][]int64, len(idx.channels))
 	return idx
 }
 
@@ -82,9 +77,16 @@ func newConsentIndex(cfg *lang.Config, ids *idSet) *consentIndex {
 func (c *consentIndex) record(i uint32, slot int, status byte, when int64) {
 	if c.status[slot] == nil {
 		c.status[slot] = make([]byte, c.ids.len())
-		c.at[slot] = make([]int64, c.ids.len())
+		// No record yet is older than any record, even one with no time
+		// or a status herald does not know, which must still win over an
+		// older grant.
+		at := make([]int64, c.ids.len())
+		for k := range at {
+			at[k] = math.MinInt64
+		}
+		c.at[slot] = at
 	}
-	if c.status[slot][i] == cNone || when >= c.at[slot][i] {
+	if when >= c.at[slot][i] {
 		c.status[slot][i], c.at[slot][i] = status, when
 	}
 }
@@ -134,7 +136,7 @@ func loadConsent(ctx context.Context, dir string, cfg *lang.Config, ids *idSet) 
 		return nil, fmt.Errorf("reading consent source %s: %w", src.Name, err)
 	}
 	// The times only chose the latest record; the index is done with them.
-	idx.at = [maxChannels][]int64{}
+	idx.at = nil
 	return idx, nil
 }
 

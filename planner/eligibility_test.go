@@ -112,12 +112,17 @@ func TestAssignmentStable(t *testing.T) {
 
 func TestConsentAllowed(t *testing.T) {
 	ids := newIDSet()
-	for _, id := range []string{"granted", "withdrawn", "regranted", "late-record-first", "sms-granted", "sms-confirmed", "objected"} {
+	for _, id := range []string{"granted", "withdrawn", "regranted", "late-record-first", "sms-granted", "sms-confirmed", "objected", "unknown-status-later", "zz-channel"} {
 		ids.add([]byte(id))
 	}
 	ids.freeze()
-	idx := newConsentIndex(nil, ids)
-	idx.channels = map[string]int{"email": 0, "sms": 1, "ads": 2}
+	// Nine channels: every one is indexed, the ninth by name too.
+	chans := map[string]*lang.ConsentChannel{"email": {}, "sms": {}, "ads": {}}
+	for _, n := range []string{"push", "post", "phone", "whatsapp", "in_app", "zz_last"} {
+		chans[n] = &lang.ConsentChannel{}
+	}
+	cfg := &lang.Config{Consent: &lang.Consent{Channels: chans}}
+	idx := newConsentIndex(cfg, ids)
 	set := func(id, ch, status string, at int64) {
 		i, ok := ids.lookup(id)
 		if !ok {
@@ -136,10 +141,17 @@ func TestConsentAllowed(t *testing.T) {
 	set("sms-confirmed", "sms", StatusGranted, 1)
 	set("sms-confirmed", "sms", StatusConfirmed, 2)
 	set("objected", "ads", StatusObjected, 1)
+	// A later record with a status herald does not know is the latest
+	// word, and it grants nothing, even when an older grant is read after
+	// it.
+	set("unknown-status-later", "email", "paused-by-crm", 2)
+	set("unknown-status-later", "email", StatusGranted, 1)
+	set("zz-channel", "zz_last", StatusGranted, 1)
 
 	email := &lang.ConsentChannel{Name: "email", Basis: "consent", OptIn: "single"}
 	sms := &lang.ConsentChannel{Name: "sms", Basis: "consent", OptIn: "double"}
 	ads := &lang.ConsentChannel{Name: "ads", Basis: "legitimate_interest"}
+	last := &lang.ConsentChannel{Name: "zz_last", Basis: "consent", OptIn: "single"}
 	tests := []struct {
 		id   string
 		ch   *lang.ConsentChannel
@@ -155,6 +167,9 @@ func TestConsentAllowed(t *testing.T) {
 		{"nobody", ads, true}, // legitimate interest: everyone who has not objected
 		{"objected", ads, false},
 		{"granted", nil, false},
+		{"unknown-status-later", email, false},
+		{"zz-channel", last, true},
+		{"granted", last, false},
 	}
 	for _, tt := range tests {
 		if got := idx.allowed(tt.id, tt.ch); got != tt.want {
