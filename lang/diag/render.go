@@ -62,13 +62,14 @@ func writeOne(w *bufio.Writer, d *hcl.Diagnostic, sources map[string][]byte, col
 	if s := d.Subject; s != nil {
 		fmt.Fprintf(w, "\n  on %s line %d, column %d:\n", s.Filename, s.Start.Line, s.Start.Column)
 		if line, ok := sourceLine(sources[s.Filename], s.Start.Line); ok {
+			line, r := clipLine(line, *s)
 			num := fmt.Sprintf("%4d:", s.Start.Line)
 			if line != "" { // no trailing space after the number of an empty line
 				fmt.Fprintf(w, "%s %s\n", num, line)
 			} else {
 				fmt.Fprintf(w, "%s\n", num)
 			}
-			fmt.Fprintf(w, "%s%s\n", strings.Repeat(" ", len(num)+1), caretLine(line, *s))
+			fmt.Fprintf(w, "%s%s\n", strings.Repeat(" ", len(num)+1), caretLine(line, r))
 		}
 	}
 
@@ -96,6 +97,35 @@ func sourceLine(src []byte, n int) (string, bool) {
 		}
 		src = rest
 	}
+}
+
+// maxShown is the most characters of a source line a diagnostic shows: a
+// minified template or a generated value can put a whole file on one line.
+const maxShown = 160
+
+// clipLine cuts a line longer than maxShown to a window around the start
+// of r, marking each cut with "…", and moves r's columns to match.
+func clipLine(line string, r hcl.Range) (string, hcl.Range) {
+	runes := []rune(line)
+	if len(runes) <= maxShown {
+		return line, r
+	}
+	from := max(0, min(r.Start.Column-1-maxShown/4, len(runes)-maxShown))
+	to := from + maxShown
+	out := string(runes[from:to])
+	shift := from
+	if from > 0 {
+		out = "…" + out
+		shift-- // the "…" takes one column
+	}
+	if to < len(runes) {
+		out += "…"
+	}
+	r.Start.Column -= shift
+	if r.End.Line == r.Start.Line {
+		r.End.Column = min(r.End.Column-shift, to-shift+1)
+	}
+	return out, r
 }
 
 // caretLine underlines the part of line that r covers. The padding copies
@@ -174,7 +204,8 @@ func newReport(diags hcl.Diagnostics, sources map[string][]byte) report {
 			jd.File = s.Filename
 			jd.Line, jd.Column = s.Start.Line, s.Start.Column
 			jd.EndLine, jd.EndColumn = s.End.Line, s.End.Column
-			jd.Snippet, _ = sourceLine(sources[s.Filename], s.Start.Line)
+			line, _ := sourceLine(sources[s.Filename], s.Start.Line)
+			jd.Snippet, _ = clipLine(line, *s)
 		}
 		rep.Diagnostics = append(rep.Diagnostics, jd)
 	}

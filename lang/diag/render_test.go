@@ -207,3 +207,41 @@ func TestMarshalJSONWarningsOnly(t *testing.T) {
 		t.Error("a configuration with only warnings is not reported valid")
 	}
 }
+
+// TestClipLine: a long line is cut to a window around the subject, and
+// the carets still sit under it.
+func TestClipLine(t *testing.T) {
+	long := strings.Repeat("a", 500) + "MISTAKE" + strings.Repeat("b", 500)
+	rng := func(from, to int) hcl.Range {
+		return hcl.Range{Start: hcl.Pos{Line: 1, Column: from}, End: hcl.Pos{Line: 1, Column: to}}
+	}
+	tests := []struct {
+		name, line string
+		r          hcl.Range
+		prefix     bool // starts with "…"
+		suffix     bool // ends with "…"
+		under      string
+	}{
+		{"short", "where = x", rng(9, 10), false, false, "x"},
+		{"middle", long, rng(501, 508), true, true, "MISTAKE"},
+		{"start", "MISTAKE" + long, rng(1, 8), false, true, "MISTAKE"},
+		{"end", long + "MISTAKE", rng(1008, 1015), true, false, "MISTAKE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, r := clipLine(tt.line, tt.r)
+			runes := []rune(got)
+			if n := len(runes); n > maxShown+2 {
+				t.Errorf("%d characters shown, want at most %d", n, maxShown+2)
+			}
+			if strings.HasPrefix(got, "…") != tt.prefix || strings.HasSuffix(got, "…") != tt.suffix {
+				t.Errorf("cut marks: %q…%q", string(runes[:5]), string(runes[len(runes)-5:]))
+			}
+			carets := caretLine(got, r)
+			at := strings.Index(carets, "^")
+			if under := string(runes[at : at+strings.Count(carets, "^")]); under != tt.under {
+				t.Errorf("carets under %q, want %q", under, tt.under)
+			}
+		})
+	}
+}
