@@ -129,6 +129,7 @@ func (l *loader) decodeCampaigns() {
 			switch sb.Type {
 			case "variant":
 				name := sb.Labels[0]
+				l.checkNestedName("variant", name, sb.LabelRanges[0])
 				if prev, dup := seen["variant."+name]; dup {
 					rng := sb.DefRange
 					l.diags = append(l.diags, diag.Error(diag.Duplicate, &rng, fmt.Sprintf("Duplicate variant %q", name),

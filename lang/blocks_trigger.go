@@ -113,6 +113,7 @@ func (l *loader) decodeTriggers() {
 				}
 			case "step":
 				name := sb.Labels[0]
+				l.checkNestedName("step", name, sb.LabelRanges[0])
 				if prev, dup := seenStep[name]; dup {
 					rng := sb.DefRange
 					l.diags = append(l.diags, diag.Error(diag.Duplicate, &rng, fmt.Sprintf("Duplicate step %q", name),

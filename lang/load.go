@@ -277,6 +277,19 @@ func (l *loader) checkNames() {
 	}
 }
 
+// checkNestedName reports the name of a variant or a step that is not an
+// identifier. Nothing refers to one in an expression, but the name is a
+// key in the ledger, the plan (variant.NAME) and the runner's metrics and
+// commands, where spaces and symbols break tools that read them.
+func (l *loader) checkNestedName(kind, name string, rng hcl.Range) {
+	if hclsyntax.ValidIdentifier(name) {
+		return
+	}
+	l.diags = append(l.diags, diag.Error(diag.InvalidValue, &rng,
+		fmt.Sprintf("Invalid %s name %q", kind, name),
+		fmt.Sprintf("A %s name is a key in the ledger, the plan and metrics, so it must start with a letter or underscore and hold only letters, digits, underscores and dashes. Rename it, for example to %q.", kind, suggestName(name))))
+}
+
 // refForm is how a block of kind is referred to.
 func refForm(kind string) string {
 	if kind == "provider" {

@@ -262,3 +262,33 @@ func TestProviderNumbers(t *testing.T) {
 		wantOne(t, diags, []byte(src), diag.InvalidValue, "Invalid port", port)
 	}
 }
+
+// TestNestedNames: a variant or step name must be an identifier too: it is
+// a key in the ledger, the plan and the runner's metrics.
+func TestNestedNames(t *testing.T) {
+	_, diags, src := loadSmall(t, `variant "a"`, `variant "a b"`)
+	wantOne(t, diags, src, diag.InvalidValue, `Invalid variant name "a b"`, `"a b"`)
+
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../examples/quickstart")); err != nil {
+		t.Fatal(err)
+	}
+	main, err := os.ReadFile(filepath.Join(dir, "triggers.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	main = []byte(strings.Replace(string(main), `step "nudge"`, `step "nudge me"`, 1))
+	if err := os.WriteFile(filepath.Join(dir, "triggers.hcl"), main, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, diags = lang.Load(dir, lang.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	var found bool
+	for _, d := range diags {
+		if d.Summary == `Invalid step name "nudge me"` && diag.RuleOf(d) == diag.InvalidValue {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no error for step \"nudge me\": %v", diags)
+	}
+}
