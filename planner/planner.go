@@ -131,6 +131,11 @@ func Make(ctx context.Context, cfg *lang.Config, st state.Backend, opts Options)
 				if o.Kind == "template" {
 					diags = append(diags, templateInUse(cfg, o.Address, users[o.Address])...)
 				}
+				if o.Kind == "herald" {
+					if w := senderInUse(c.Attrs, current); w != "" {
+						p.Warnings = append(p.Warnings, w)
+					}
+				}
 			} else {
 				c.Action = NoOp
 			}
@@ -292,6 +297,35 @@ func templateUsers(cfg *lang.Config, current []state.Object) map[string][]string
 		out[t] = sortedKeys(cs)
 	}
 	return out
+}
+
+// senderInUse is the warning for a change to the sender or the public URL
+// while campaigns still have sends waiting: their messages are rendered
+// when they go out, so those recipients get the new sender, footer and
+// links. A warning, not an error: the sender is the whole project's, and
+// correcting a postal address must not wait for every schedule to end.
+func senderInUse(attrs []AttrChange, current []state.Object) string {
+	var changed []string
+	for _, a := range attrs {
+		if strings.HasPrefix(a.Name, "sender.") || a.Name == "public_url" {
+			changed = append(changed, a.Name)
+		}
+	}
+	if len(changed) == 0 {
+		return ""
+	}
+	var waiting []string
+	for _, o := range current {
+		if o.Kind == "campaign" && Unfinished(o.Status) {
+			waiting = append(waiting, o.Address)
+		}
+	}
+	if len(waiting) == 0 {
+		return ""
+	}
+	sort.Strings(waiting)
+	return fmt.Sprintf("herald: %s changed while %s still %s sends waiting; they go out with the new value.",
+		strings.Join(changed, ", "), strings.Join(waiting, ", "), map[bool]string{true: "has", false: "have"}[len(waiting) == 1])
 }
 
 // templateInUse is the error for a change to a template that unfinished

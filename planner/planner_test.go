@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -484,6 +485,28 @@ func TestHeraldBlockDiff(t *testing.T) {
 	js, _ := planner.MarshalJSON(p, nil)
 	if strings.Contains(string(js), "@") {
 		t.Errorf("the JSON plan shows an e-mail address:\n%s", js)
+	}
+	// The campaign was sent in full: nothing waits for the new sender.
+	for _, w := range p.Warnings {
+		if strings.Contains(w, "sends waiting") {
+			t.Errorf("warning with no campaign waiting: %s", w)
+		}
+	}
+}
+
+// TestSenderChangeWarns: a sender or public_url change while a campaign's
+// sends wait in the ledger warns that they go out with the new value.
+func TestSenderChangeWarns(t *testing.T) {
+	_, cfg, st := setup(t)
+	appliedState(t, cfg, st, "scheduled", 3)
+	cfg.Herald.Sender.Name = "Acme Corp"
+	p, diags := planner.Make(context.Background(), cfg, st, planner.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	want := "herald: sender.name changed while campaign.promo still has sends waiting; they go out with the new value."
+	if !slices.Contains(p.Warnings, want) {
+		t.Errorf("warnings %q, want %q", p.Warnings, want)
 	}
 }
 
